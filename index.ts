@@ -1,0 +1,60 @@
+// fastify-typed-sse: Server-Sent Events with typed, validated event schemas.
+// The plugin entry only wires things: options, the reply decorator, and the hooks
+// that compile each route's events and end every stream when the server closes.
+
+import type { FastifyPluginCallback, FastifyReply } from 'fastify'
+import fp from 'fastify-plugin'
+import { Heartbeat } from './lib/heartbeat.js'
+import { pluginSettings, streamSettings } from './lib/options.js'
+import { compileEventSchemas, type EventValidators } from './lib/schemas.js'
+import { startStream, type StreamRegistry } from './lib/stream.js'
+import type { SseOptions, SseStreamOptions } from './types/index.js'
+
+const plugin: FastifyPluginCallback<SseOptions> = (fastify, options, done) => {
+  const defaults = pluginSettings(options)
+  const registry: StreamRegistry = { heartbeat: new Heartbeat(), open: new Set() }
+  const validatorsBySchema = new WeakMap<object, EventValidators>()
+
+  function validatorsOf (sse: unknown, route: string): EventValidators | undefined {
+    if (sse === undefined || sse === null) return undefined
+    let validators = validatorsBySchema.get(sse as object)
+    if (validators === undefined) {
+      validators = compileEventSchemas(sse, route)
+      validatorsBySchema.set(sse as object, validators)
+    }
+    return validators
+  }
+
+  fastify.addHook('onRoute', (route) => {
+    validatorsOf(route.schema?.sse, `${String(route.method)} ${route.url}`)
+  })
+
+  fastify.decorateReply('sseStream', function (this: FastifyReply, source: unknown, streamOptions?: SseStreamOptions) {
+    const { method, url, schema } = this.routeOptions
+    // Routes registered before the plugin were not seen by onRoute: compiled on first use, then cached.
+    const validators = validatorsOf(schema?.sse, `${method} ${url}`)
+    startStream(this, source, streamSettings(defaults, streamOptions), validators, registry)
+    return this
+  })
+
+  // Streams never end on their own, so they must end before the server waits for its connections.
+  fastify.addHook('preClose', (done) => {
+    for (const stream of registry.open) stream.shutdown()
+    done()
+  })
+
+  done()
+}
+
+const fastifyTypedSse = fp(plugin, {
+  fastify: '5.x',
+  name: 'fastify-typed-sse'
+})
+
+export default fastifyTypedSse
+export { fastifyTypedSse }
+export type * from './types/index.js'
+
+// CommonJS: require('fastify-typed-sse') returns the plugin itself, with
+// .default and .fastifyTypedSse pointing to it (the Fastify plugins' convention).
+module.exports = Object.assign(fastifyTypedSse, { default: fastifyTypedSse, fastifyTypedSse })

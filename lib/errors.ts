@@ -1,0 +1,18 @@
+// The plugin's error codes. Each is thrown where it is the caller's mistake
+// (options, sources, schemas); events that go wrong mid-stream are logged instead.
+import createError from '@fastify/error'
+
+export const FST_SSE_INVALID_OPTION = createError<[string]>(
+  'FST_SSE_INVALID_OPTION', 'Invalid fastify-typed-sse option: %s', 500, TypeError)
+
+export const FST_SSE_INVALID_SOURCE = createError<[string]>(
+  'FST_SSE_INVALID_SOURCE', 'reply.sseStream() needs an iterable or async iterable of event items, or a function returning one; got %s', 500, TypeError)
+
+export const FST_SSE_REPLY_SENT = createError<[]>(
+  'FST_SSE_REPLY_SENT', 'reply.sseStream() was called on a reply that was already sent or hijacked', 500)
+
+export const FST_SSE_INVALID_SCHEMA = createError<[string, string]>(
+  'FST_SSE_INVALID_SCHEMA', 'Invalid schema.sse on route %s: %s', 500, TypeError)
+
+export const FST_SSE_INVALID_EVENT = createError<[string]>(
+  'FST_SSE_INVALID_EVENT', 'Invalid SSE event: %s', 500)

@@ -1,0 +1,355 @@
+// One stream's life: headers, the pull loop with backpressure, teardown, the
+// failure event and the done sentinel. It owns the AbortController handed to the source.
+
+import type { FastifyBaseLogger, FastifyReply } from 'fastify'
+import type { OutgoingHttpHeaders } from 'node:http'
+import type { SseSourceContext } from '../types/index.js'
+import { FST_SSE_INVALID_EVENT, FST_SSE_INVALID_SOURCE, FST_SSE_REPLY_SENT } from './errors.js'
+import type { Beating, Heartbeat } from './heartbeat.js'
+import { parseLastEventId } from './last-event-id.js'
+import type { StreamSettings } from './options.js'
+import { schemaErrors, type EventValidators } from './schemas.js'
+import { HEARTBEAT, InvalidItem, commentLines, dataLines, frameEvent, retryLine, serializeData } from './wire.js'
+
+/** What every stream of one plugin registration shares. */
+export interface StreamRegistry {
+  readonly heartbeat: Heartbeat
+  readonly open: Set<SseStream>
+}
+
+/** What the stream uses of a response; http's ServerResponse and http2's compat response both have it. */
+interface RawResponse {
+  readonly destroyed: boolean
+  writeHead (status: number, headers: OutgoingHttpHeaders): unknown
+  flushHeaders? (): void
+  write (chunk: string): boolean
+  end (chunk?: string): unknown
+  destroy (): unknown
+  on (event: string, listener: (...args: any[]) => void): unknown
+  off (event: string, listener: (...args: any[]) => void): unknown
+}
+type SourceIterator = Iterator<unknown> | AsyncIterator<unknown>
+
+/** Events a source yields within one tick are written together, up to this many characters. */
+const COALESCE_LIMIT = 16 * 1024
+
+/** The message of the failure event for errors not marked safe to show. */
+const GENERIC_FAILURE = 'Internal Server Error'
+const FAILURE_EVENT = 'stream-error'
+
+const CONNECTION_CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i
+
+/**
+ * Starts streaming `source` on `reply`. Throws, before anything is sent, when the
+ * reply was already sent or the source is not iterable; after that every failure
+ * is logged and ends the stream.
+ */
+export function startStream (reply: FastifyReply, source: unknown, settings: StreamSettings, validators: EventValidators | undefined, registry: StreamRegistry): void {
+  if (reply.sent || reply.raw.headersSent) throw new FST_SSE_REPLY_SENT()
+  const stream = new SseStream(reply, settings, validators, registry)
+  if (reply.request.method === 'HEAD') stream.head(source)
+  else stream.start(source)
+}
+
+export class SseStream implements Beating {
+  private readonly reply: FastifyReply
+  private readonly raw: RawResponse
+  private readonly log: FastifyBaseLogger
+  private readonly settings: StreamSettings
+  private readonly validators: EventValidators | undefined
+  private readonly registry: StreamRegistry
+  private readonly controller = new AbortController()
+  private iterator: SourceIterator | undefined
+  /** The iterator finished, threw, or was returned: never call return() on it (again). */
+  private iteratorSettled = false
+  /** Nothing more is pulled or written. */
+  private ended = false
+  /** Bytes held back to be written with the next events of this tick. */
+  private pending = ''
+  private flushQueued = false
+  private needDrain = false
+  private wakeUp: (() => void) | undefined
+  /** Wrote since the last heartbeat tick. */
+  private active = false
+
+  constructor (reply: FastifyReply, settings: StreamSettings, validators: EventValidators | undefined, registry: StreamRegistry) {
+    this.reply = reply
+    this.raw = reply.raw as unknown as RawResponse
+    this.log = reply.log
+    this.settings = settings
+    this.validators = validators
+    this.registry = registry
+  }
+
+  /** HEAD: the headers, and the source is never started (an iterator handed over is released). */
+  head (source: unknown): void {
+    if (typeof source !== 'function') {
+      const iterator = source as Partial<SourceIterator> | null
+      if (iterator !== null && typeof iterator === 'object' && typeof iterator.return === 'function') {
+        this.iterator = iterator as SourceIterator
+        this.returnIterator()
+      }
+    }
+    this.reply.hijack()
+    this.writeHead()
+    this.raw.end()
+  }
+
+  start (source: unknown): void {
+    try {
+      const iterable = typeof source === 'function'
+        ? source({ signal: this.controller.signal, lastEventId: parseLastEventId(this.reply.request.headers['last-event-id']) } satisfies SseSourceContext)
+        : source
+      this.iterator = iteratorOf(iterable)
+    } catch (err) {
+      this.controller.abort(err)
+      throw err
+    }
+
+    this.reply.hijack()
+    this.writeHead()
+    const raw = this.raw
+    if (this.settings.retry !== undefined) raw.write(retryLine(this.settings.retry))
+    else raw.flushHeaders?.()
+
+    raw.on('close', this.onClose)
+    raw.on('error', this.onError)
+    raw.on('drain', this.onDrain)
+    if (raw.destroyed) {
+      this.onClose()
+      return
+    }
+    this.registry.open.add(this)
+    this.registry.heartbeat.add(this, this.settings.heartbeatInterval)
+    this.pump(this.iterator).catch(this.onInternalError)
+  }
+
+  /** The server is closing: end the response now, or drop it if the client cannot take it in. */
+  shutdown (): void {
+    if (this.ended) return
+    if (this.needDrain) {
+      this.teardown('The server is closing')
+      this.raw.destroy()
+    } else {
+      this.end('', 'The server is closing')
+    }
+  }
+
+  beat (): void {
+    if (this.active) {
+      this.active = false
+    } else if (!this.needDrain && !this.ended) {
+      if (!this.raw.write(HEARTBEAT)) this.needDrain = true
+    }
+  }
+
+  private writeHead (): void {
+    const request = this.reply.request.raw
+    const headers = this.reply.getHeaders() as OutgoingHttpHeaders
+    delete headers['content-length']
+    delete headers['transfer-encoding']
+    headers['content-type'] = 'text/event-stream; charset=utf-8'
+    headers['cache-control'] = 'no-cache, no-transform'
+    headers['x-accel-buffering'] = 'no'
+    if (request.httpVersionMajor !== 1) {
+      delete headers.connection // HTTP/2 forbids connection-specific headers
+    } else if (request.httpVersionMinor === 1 && !CONNECTION_CLOSE.test(request.headers.connection ?? '')) {
+      headers.connection = 'keep-alive'
+    }
+    this.raw.writeHead(200, headers)
+  }
+
+  private async pump (iterator: SourceIterator): Promise<void> {
+    try {
+      while (true) {
+        if (this.needDrain) await new Promise<void>(resolve => { this.wakeUp = resolve })
+        if (this.ended) return
+        const result = await iterator.next()
+        if (this.ended) return
+        if (result.done === true) {
+          this.iteratorSettled = true
+          this.finish()
+          return
+        }
+        this.push(result.value)
+      }
+    } catch (err) {
+      this.iteratorSettled = true
+      if (this.ended) {
+        this.log.debug({ err }, 'SSE source threw after its stream ended')
+      } else {
+        this.log.error({ err }, 'SSE source failed')
+        this.end(failureEvent(err), 'The source failed')
+      }
+    }
+  }
+
+  private push (item: unknown): void {
+    let chunk: string
+    try {
+      chunk = this.encode(item)
+    } catch (err) {
+      if (!(err instanceof InvalidItem)) throw err
+      this.reject(item, err)
+      return
+    }
+    this.send(chunk)
+  }
+
+  private encode (item: unknown): string {
+    if (typeof item !== 'object' || item === null) {
+      throw new InvalidItem('an item must be an event { event?, data, id?, retry? } or a comment { comment }')
+    }
+    const { event, data, id, retry, comment } = item as Record<string, unknown>
+    if (comment !== undefined) {
+      if (typeof comment !== 'string' || event !== undefined || data !== undefined) {
+        throw new InvalidItem('a comment item is { comment: string } and nothing else')
+      }
+      return commentLines(comment)
+    }
+    const validators = this.validators
+    if (validators !== undefined && this.settings.validate) {
+      const name = event ?? 'message'
+      const validator = typeof name === 'string' ? validators.get(name) : undefined
+      if (validator === undefined) {
+        throw new InvalidItem(`unknown event ${JSON.stringify(name)}; the route declares ${[...validators.keys()].map(n => JSON.stringify(n)).join(', ')}`)
+      }
+      if (!validator.Check(data)) throw new InvalidItem('data does not match the event\'s schema', schemaErrors(validator, data))
+    }
+    return frameEvent(event, id, retry, serializeData(data))
+  }
+
+  /** An invalid item: nothing of it was written; log it, then skip it or end the stream. */
+  private reject (item: unknown, problem: InvalidItem): void {
+    const name = (item as { event?: unknown } | null)?.event ?? 'message'
+    const err = new FST_SSE_INVALID_EVENT(problem.message)
+    this.log.error({ err, event: name, errors: problem.details }, `Invalid SSE event ${JSON.stringify(name)}: ${problem.message}`)
+    if (this.settings.onInvalidEvent === 'end') this.end(failureEvent(undefined), 'An invalid event ended the stream')
+  }
+
+  private send (chunk: string): void {
+    this.active = true
+    if (this.pending === '') {
+      this.pending = chunk
+      if (!this.flushQueued) {
+        this.flushQueued = true
+        process.nextTick(this.flushLater)
+      }
+    } else {
+      this.pending += chunk
+    }
+    if (this.pending.length >= COALESCE_LIMIT) this.flush()
+  }
+
+  private flush (): void {
+    if (this.pending === '' || this.ended) return
+    const chunk = this.pending
+    this.pending = ''
+    if (!this.raw.write(chunk)) this.needDrain = true
+  }
+
+  private readonly flushLater = (): void => {
+    this.flushQueued = false
+    this.flush()
+  }
+
+  private finish (): void {
+    const done = this.settings.done
+    this.end(done === undefined ? '' : dataLines(done) + '\n', 'The stream finished')
+  }
+
+  /** Writes what is held back plus `tail`, ends the response, and tears the stream down. */
+  private end (tail: string, reason: string): void {
+    const last = this.pending + tail
+    this.pending = ''
+    this.teardown(reason)
+    if (last === '') this.raw.end()
+    else this.raw.end(last)
+  }
+
+  private readonly onClose = (): void => {
+    if (this.ended) return
+    this.pending = ''
+    this.teardown('The client disconnected')
+  }
+
+  private readonly onError = (err: Error): void => {
+    this.log.debug({ err }, 'SSE response failed')
+    this.onClose()
+  }
+
+  private readonly onDrain = (): void => {
+    this.needDrain = false
+    this.wake()
+  }
+
+  private wake (): void {
+    const wakeUp = this.wakeUp
+    if (wakeUp !== undefined) {
+      this.wakeUp = undefined
+      wakeUp()
+    }
+  }
+
+  /** Stops everything the stream holds: the heartbeat, its listeners, the pull loop, the source. */
+  private teardown (reason: string): void {
+    this.ended = true
+    this.registry.open.delete(this)
+    this.registry.heartbeat.remove(this, this.settings.heartbeatInterval)
+    this.raw.off('close', this.onClose)
+    this.raw.off('error', this.onError)
+    this.raw.off('drain', this.onDrain)
+    this.wake()
+    this.controller.abort(new DOMException(reason, 'AbortError'))
+    this.returnIterator()
+  }
+
+  /** Calls the source iterator's return() once, unless it already finished or threw. */
+  private returnIterator (): void {
+    const iterator = this.iterator
+    if (this.iteratorSettled || iterator === undefined) return
+    this.iteratorSettled = true
+    if (typeof iterator.return !== 'function') return
+    try {
+      const result = iterator.return() as unknown
+      if (result instanceof Promise) result.catch(this.onReturnError)
+    } catch (err) {
+      this.onReturnError(err)
+    }
+  }
+
+  private readonly onInternalError = (err: unknown): void => {
+    this.log.error({ err }, 'SSE stream failed')
+  }
+
+  private readonly onReturnError = (err: unknown): void => {
+    this.log.error({ err }, 'SSE source failed while closing')
+  }
+}
+
+function iteratorOf (iterable: unknown): SourceIterator {
+  if ((typeof iterable === 'object' && iterable !== null) || typeof iterable === 'function') {
+    const candidate = iterable as Partial<AsyncIterable<unknown> & Iterable<unknown>>
+    const asyncIterator = candidate[Symbol.asyncIterator]
+    if (typeof asyncIterator === 'function') return asyncIterator.call(candidate)
+    const syncIterator = candidate[Symbol.iterator]
+    if (typeof syncIterator === 'function') return syncIterator.call(candidate)
+  }
+  throw new FST_SSE_INVALID_SOURCE(describe(iterable))
+}
+
+function describe (value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof (value as PromiseLike<unknown> | undefined)?.then === 'function') {
+    return 'a Promise (pass an async generator function, not an async function)'
+  }
+  if (typeof value === 'string') return 'a string (yield event items such as { data: text })'
+  return typeof value
+}
+
+/** The failure event: the error's own message only when it is marked safe to show. */
+function failureEvent (err: unknown): string {
+  const error = err as { expose?: unknown, message?: unknown } | null | undefined
+  const message = error?.expose === true && typeof error.message === 'string' ? error.message : GENERIC_FAILURE
+  return frameEvent(FAILURE_EVENT, undefined, undefined, JSON.stringify({ message }))
+}

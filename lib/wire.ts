@@ -1,0 +1,95 @@
+// Event items to the bytes of the WHATWG "Server-sent events" format, and the
+// framing rules that keep a value from injecting lines. Pure functions: no
+// sockets, no Fastify.
+
+const LINE_BREAK = /\r\n|\r|\n/
+const HAS_LINE_BREAK = /[\r\n]/
+const FORBIDDEN_IN_FIELD = /[\r\n\0]/
+
+/** Why an item cannot be written; nothing of it has been written. */
+export class InvalidItem extends Error {
+  readonly details: unknown
+  constructor (message: string, details?: unknown) {
+    super(message)
+    this.details = details
+  }
+}
+
+/** `data` as text: one `data:` line per line, so a spec parser gives the text back (breaks as LF). */
+export function dataLines (text: string): string {
+  if (!HAS_LINE_BREAK.test(text)) return 'data: ' + text + '\n'
+  let out = ''
+  for (const line of text.split(LINE_BREAK)) out += 'data: ' + line + '\n'
+  return out
+}
+
+/** A comment: one `:` line per line of text. No blank line follows, so no client sees an event. */
+export function commentLines (text: string): string {
+  if (!HAS_LINE_BREAK.test(text)) return ': ' + text + '\n'
+  let out = ''
+  for (const line of text.split(LINE_BREAK)) out += ': ' + line + '\n'
+  return out
+}
+
+/** The heartbeat: a bare comment line. */
+export const HEARTBEAT = ':\n'
+
+export function isRetry (value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0
+}
+
+/** `retry: N` on its own, for the start of a stream. */
+export function retryLine (retry: number): string {
+  return 'retry: ' + retry + '\n'
+}
+
+/** Whether a string can be a field value: no CR, LF or NUL, and valid UTF-16 (so it survives UTF-8). */
+export function isFieldValue (value: string): boolean {
+  return !FORBIDDEN_IN_FIELD.test(value) && value.isWellFormed()
+}
+
+/** The text of `data`: a string as it is, anything else as one line of JSON. */
+export function serializeData (data: unknown): string {
+  if (typeof data === 'string') {
+    if (!data.isWellFormed()) throw new InvalidItem('string data contains a lone surrogate, which UTF-8 cannot carry')
+    return data
+  }
+  if (data === undefined) throw new InvalidItem('an event needs data')
+  let json: string | undefined
+  try {
+    json = JSON.stringify(data)
+  } catch (err) {
+    throw new InvalidItem('data cannot be serialized as JSON: ' + (err as Error).message)
+  }
+  if (json === undefined) throw new InvalidItem('data cannot be serialized as JSON: ' + typeof data)
+  return json
+}
+
+/**
+ * One event, ending in its blank line. `name` is omitted for `message`; `text` is the
+ * serialized data. Throws InvalidItem for a value that could break the framing.
+ */
+export function frameEvent (name: unknown, id: unknown, retry: unknown, text: string): string {
+  let out = ''
+  if (name !== undefined && name !== 'message') {
+    if (typeof name !== 'string' || name === '' || !isFieldValue(name)) {
+      throw new InvalidItem('event must be a non-empty string without CR, LF or NUL')
+    }
+    out = 'event: ' + name + '\n'
+  }
+  if (id !== undefined) out += 'id: ' + formatId(id) + '\n'
+  if (retry !== undefined) {
+    if (!isRetry(retry)) throw new InvalidItem('retry must be a non-negative integer')
+    out += 'retry: ' + retry + '\n'
+  }
+  return out + dataLines(text) + '\n'
+}
+
+function formatId (id: unknown): string {
+  if (typeof id === 'string') {
+    if (!isFieldValue(id)) throw new InvalidItem('id must not contain CR, LF or NUL')
+    return id
+  }
+  if (Number.isSafeInteger(id) && (id as number) >= 0) return String(id)
+  throw new InvalidItem('id must be a string or a non-negative safe integer')
+}

@@ -1,0 +1,110 @@
+// The public types of fastify-typed-sse: options, event items, and the inference
+// that turns a route's `schema.sse` into the events `reply.sseStream` accepts.
+//
+// Payload types are read structurally from the schema's `static` member, the way
+// TypeBox's own `Static<T>` does, instead of importing TypeBox's types: TypeBox
+// 0.34 ships separate typings for ESM and CommonJS whose symbols do not match,
+// so a structural read is the one that works for every consumer.
+
+import type { RawServerBase, RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, RouteGenericInterface, ContextConfigDefault, FastifyTypeProvider, FastifyTypeProviderDefault } from 'fastify'
+// Not re-exported by fastify's entry, but needed to restate FastifyReply's type parameters.
+import type { FastifyReplyType, ResolveFastifyReplyType } from 'fastify/types/type-provider'
+
+/** What an event that fails its schema does to the stream. */
+export type SseInvalidEventPolicy = 'end' | 'skip'
+
+/** Options of `fastify.register(fastifyTypedSse, options)`. */
+export interface SseOptions {
+  /** An idle stream gets a comment line at least this often (ms); `0` turns it off. Default `15000`. */
+  heartbeatInterval?: number
+  /** Sends `retry: N` once at the start of every stream. */
+  retry?: number
+  /** Validate each event against its route schema. Default `true`. */
+  validate?: boolean
+  /** What an event that fails its schema does: `'end'` the stream (default) or `'skip'` it. */
+  onInvalidEvent?: SseInvalidEventPolicy
+}
+
+/** Options of one stream: `reply.sseStream(source, options)`. */
+export interface SseStreamOptions extends SseOptions {
+  /** Written as `data: <done>` after the source finishes normally, e.g. `'[DONE]'`. */
+  done?: string
+}
+
+/** An event id: a string, or a non-negative safe integer written in decimal. */
+export type SseEventId = string | number
+
+/** One event of a stream. Without `event` it is a `message`. */
+export interface SseEvent<Name extends string = string, Data = unknown> {
+  event?: Name
+  data: Data
+  id?: SseEventId
+  retry?: number
+}
+
+/** A comment line (or several, for a comment with line breaks); never an event. */
+export interface SseComment {
+  comment: string
+}
+
+/** What the source function is called with. */
+export interface SseSourceContext {
+  /** Aborts when the stream ends: the client left, the server closed, or the stream finished. */
+  signal: AbortSignal
+  /** The request's `Last-Event-ID`, decoded as UTF-8; `undefined` when absent or unusable. */
+  lastEventId: string | undefined
+}
+
+/** What `reply.sseStream` streams: items, or a function that returns them. */
+export type SseSource<Item> =
+  | AsyncIterable<Item>
+  | Iterable<Item>
+  | ((context: SseSourceContext) => AsyncIterable<Item> | Iterable<Item>)
+
+/** The payload type of a schema, read like TypeBox's `Static<T>`. */
+export type SseStatic<Schema> = Schema extends { static: unknown }
+  ? (Schema & { params: [] })['static']
+  : unknown
+
+/** The event items one name of `schema.sse` allows; `message` may leave out `event`. */
+type EventOf<Name extends string, Schema> = Name extends 'message'
+  ? { event?: 'message', data: SseStatic<Schema>, id?: SseEventId, retry?: number }
+  : { event: Name, data: SseStatic<Schema>, id?: SseEventId, retry?: number }
+
+/** The items a route accepts, from its schema: typed events when it declares `schema.sse`. */
+export type SseItemOf<RouteSchema> = RouteSchema extends { sse: infer Events }
+  ? Events extends Record<string, unknown>
+    ? { [Name in keyof Events & string]: EventOf<Name, Events[Name]> }[keyof Events & string] | SseComment
+    : SseEvent | SseComment
+  : SseEvent | SseComment
+
+/** `schema.sse`: event names mapped to their TypeBox schemas. */
+export type SseEventSchemas = Record<string, object>
+
+declare module 'fastify' {
+  interface FastifySchema {
+    /** The route's events: names mapped to TypeBox schemas of their `data`. */
+    sse?: SseEventSchemas
+  }
+
+  // The type parameters restate fastify's own, as declaration merging requires.
+  /* eslint-disable @typescript-eslint/no-unused-vars */
+  interface FastifyReply<
+    RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
+    RawServer extends RawServerBase = RawServerDefault,
+    RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
+    RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
+    ContextConfig = ContextConfigDefault,
+    SchemaCompiler extends FastifySchema = FastifySchema,
+    TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
+    ReplyType extends FastifyReplyType = ResolveFastifyReplyType<TypeProvider, SchemaCompiler, RouteGeneric>
+  > {
+    /**
+     * Streams the source as Server-Sent Events: headers go out at once, each event is
+     * validated against the route's `schema.sse` before it is written, and the source
+     * is torn down when the client leaves or the server closes.
+     */
+    sseStream(source: SseSource<SseItemOf<SchemaCompiler>>, options?: SseStreamOptions): this
+  }
+  /* eslint-enable @typescript-eslint/no-unused-vars */
+}
