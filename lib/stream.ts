@@ -3,6 +3,7 @@
 
 import type { FastifyBaseLogger, FastifyReply } from 'fastify'
 import type { OutgoingHttpHeaders } from 'node:http'
+import type { Http2ServerRequest } from 'node:http2'
 import type { SseSourceContext } from '../types/index.js'
 import { FST_SSE_INVALID_EVENT, FST_SSE_INVALID_SOURCE, FST_SSE_REPLY_SENT } from './errors.js'
 import type { Beating, Heartbeat } from './heartbeat.js'
@@ -133,6 +134,10 @@ export class SseStream implements Beating {
     } else {
       this.end('', 'The server is closing')
     }
+    // HTTP/2: say GOAWAY, so the client's session closes once its streams are done. Node 24 does
+    // this on server.close(); before it an idle session keeps app.close() waiting for its timeout.
+    const { stream } = this.reply.request.raw as unknown as Partial<Http2ServerRequest>
+    stream?.session?.close()
   }
 
   beat (): void {
