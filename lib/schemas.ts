@@ -4,7 +4,7 @@
 import { Kind, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { FST_SSE_INVALID_SCHEMA } from './errors.js'
-import { isFieldValue } from './wire.js'
+import { eventField, isFieldValue } from './wire.js'
 
 /** Names an event may not have: the plugin's own failure event, and the name EventSource uses for broken connections. */
 export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set(['stream-error', 'error'])
@@ -12,7 +12,13 @@ export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set(['stream-error'
 /** How many schema errors of one event are logged. */
 const MAX_LOGGED_ERRORS = 10
 
-export type EventValidators = ReadonlyMap<string, TypeCheck<TSchema>>
+/** One declared event: its validator, and its `event:` line, written as is once the name is known to be declared. */
+export interface DeclaredEvent {
+  readonly validator: TypeCheck<TSchema>
+  readonly eventLine: string
+}
+
+export type EventValidators = ReadonlyMap<string, DeclaredEvent>
 
 export interface SchemaError {
   path: string
@@ -23,7 +29,7 @@ export function compileEventSchemas (sse: unknown, route: string): EventValidato
   if (typeof sse !== 'object' || sse === null || Array.isArray(sse)) {
     throw new FST_SSE_INVALID_SCHEMA(route, 'it must be an object mapping event names to TypeBox schemas')
   }
-  const validators = new Map<string, TypeCheck<TSchema>>()
+  const validators = new Map<string, DeclaredEvent>()
   for (const [name, schema] of Object.entries(sse)) {
     if (name === '' || !isFieldValue(name)) {
       throw new FST_SSE_INVALID_SCHEMA(route, `event name ${JSON.stringify(name)} must be non-empty, without CR, LF or NUL`)
@@ -35,7 +41,7 @@ export function compileEventSchemas (sse: unknown, route: string): EventValidato
       throw new FST_SSE_INVALID_SCHEMA(route, `the schema of event "${name}" is not a TypeBox schema`)
     }
     try {
-      validators.set(name, TypeCompiler.Compile(schema as TSchema))
+      validators.set(name, { validator: TypeCompiler.Compile(schema as TSchema), eventLine: eventField(name) })
     } catch (err) {
       throw new FST_SSE_INVALID_SCHEMA(route, `the schema of event "${name}" does not compile: ${(err as Error).message}`)
     }

@@ -10,7 +10,7 @@ import type { Beating, Heartbeat } from './heartbeat.js'
 import { parseLastEventId } from './last-event-id.js'
 import type { StreamSettings } from './options.js'
 import { schemaErrors, type EventValidators } from './schemas.js'
-import { HEARTBEAT, InvalidItem, commentLines, dataLines, frameEvent, retryLine, serializeData } from './wire.js'
+import { HEARTBEAT, InvalidItem, commentLines, dataField, dataLines, eventField, frameEvent, retryLine } from './wire.js'
 
 /** What every stream of one plugin registration shares. */
 export interface StreamRegistry {
@@ -213,15 +213,19 @@ export class SseStream implements Beating {
       return commentLines(comment)
     }
     const validators = this.validators
+    let eventLine: string
     if (validators !== undefined && this.settings.validate) {
       const name = event ?? 'message'
-      const validator = typeof name === 'string' ? validators.get(name) : undefined
-      if (validator === undefined) {
+      const declared = typeof name === 'string' ? validators.get(name) : undefined
+      if (declared === undefined) {
         throw new InvalidItem(`unknown event ${JSON.stringify(name)}; the route declares ${[...validators.keys()].map(n => JSON.stringify(n)).join(', ')}`)
       }
-      if (!validator.Check(data)) throw new InvalidItem('data does not match the event\'s schema', schemaErrors(validator, data))
+      if (!declared.validator.Check(data)) throw new InvalidItem('data does not match the event\'s schema', schemaErrors(declared.validator, data))
+      eventLine = declared.eventLine
+    } else {
+      eventLine = eventField(event)
     }
-    return frameEvent(event, id, retry, serializeData(data))
+    return frameEvent(eventLine, id, retry, dataField(data))
   }
 
   /** An invalid item: nothing of it was written; log it, then skip it or end the stream. */
@@ -356,5 +360,5 @@ function describe (value: unknown): string {
 function failureEvent (err: unknown): string {
   const error = err as { expose?: unknown, message?: unknown } | null | undefined
   const message = error?.expose === true && typeof error.message === 'string' ? error.message : GENERIC_FAILURE
-  return frameEvent(FAILURE_EVENT, undefined, undefined, JSON.stringify({ message }))
+  return frameEvent(eventField(FAILURE_EVENT), undefined, undefined, dataField({ message }))
 }

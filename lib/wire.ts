@@ -48,11 +48,14 @@ export function isFieldValue (value: string): boolean {
   return !FORBIDDEN_IN_FIELD.test(value) && value.isWellFormed()
 }
 
-/** The text of `data`: a string as it is, anything else as one line of JSON. */
-export function serializeData (data: unknown): string {
+/**
+ * The `data:` lines of an event: a string as text, anything else as one line of JSON
+ * (JSON escapes line breaks, so it needs no splitting).
+ */
+export function dataField (data: unknown): string {
   if (typeof data === 'string') {
     if (!data.isWellFormed()) throw new InvalidItem('string data contains a lone surrogate, which UTF-8 cannot carry')
-    return data
+    return dataLines(data)
   }
   if (data === undefined) throw new InvalidItem('an event needs data')
   let json: string | undefined
@@ -62,27 +65,30 @@ export function serializeData (data: unknown): string {
     throw new InvalidItem('data cannot be serialized as JSON: ' + (err as Error).message)
   }
   if (json === undefined) throw new InvalidItem('data cannot be serialized as JSON: ' + typeof data)
-  return json
+  return 'data: ' + json + '\n'
+}
+
+/** The `event:` line of a name; none for `message`. */
+export function eventField (name: unknown): string {
+  if (name === undefined || name === 'message') return ''
+  if (typeof name !== 'string' || name === '' || !isFieldValue(name)) {
+    throw new InvalidItem('event must be a non-empty string without CR, LF or NUL')
+  }
+  return 'event: ' + name + '\n'
 }
 
 /**
- * One event, ending in its blank line. `name` is omitted for `message`; `text` is the
- * serialized data. Throws InvalidItem for a value that could break the framing.
+ * One event, ending in its blank line: `eventLine` from eventField, `data` from dataField.
+ * Throws InvalidItem for an id or retry that could break the framing.
  */
-export function frameEvent (name: unknown, id: unknown, retry: unknown, text: string): string {
-  let out = ''
-  if (name !== undefined && name !== 'message') {
-    if (typeof name !== 'string' || name === '' || !isFieldValue(name)) {
-      throw new InvalidItem('event must be a non-empty string without CR, LF or NUL')
-    }
-    out = 'event: ' + name + '\n'
-  }
+export function frameEvent (eventLine: string, id: unknown, retry: unknown, data: string): string {
+  let out = eventLine
   if (id !== undefined) out += 'id: ' + formatId(id) + '\n'
   if (retry !== undefined) {
     if (!isRetry(retry)) throw new InvalidItem('retry must be a non-negative integer')
     out += 'retry: ' + retry + '\n'
   }
-  return out + dataLines(text) + '\n'
+  return out + data + '\n'
 }
 
 function formatId (id: unknown): string {
