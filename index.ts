@@ -2,7 +2,7 @@
 // The plugin entry only wires things: options, the reply decorator, and the hooks
 // that compile each route's events and end every stream when the server closes.
 
-import type { FastifyPluginCallback, FastifyReply } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { Heartbeat } from './lib/heartbeat.js'
 import { pluginSettings, streamSettings } from './lib/options.js'
@@ -10,7 +10,8 @@ import { compileEventSchemas, type EventValidators } from './lib/schemas.js'
 import { startStream, type StreamRegistry } from './lib/stream.js'
 import type { SseOptions, SseStreamOptions } from './types/index.js'
 
-const plugin: FastifyPluginCallback<SseOptions> = (fastify, options, done) => {
+// Async, so that a bad option rejects the registration instead of throwing out of it.
+const plugin: FastifyPluginAsync<SseOptions> = async (fastify, options) => {
   const defaults = pluginSettings(options)
   const registry: StreamRegistry = { heartbeat: new Heartbeat(), open: new Set() }
   const validatorsBySchema = new WeakMap<object, EventValidators>()
@@ -42,8 +43,6 @@ const plugin: FastifyPluginCallback<SseOptions> = (fastify, options, done) => {
     for (const stream of registry.open) stream.shutdown()
     done()
   })
-
-  done()
 }
 
 const fastifyTypedSse = fp(plugin, {

@@ -210,6 +210,7 @@ export class SseStream implements Beating {
       if (typeof comment !== 'string' || event !== undefined || data !== undefined) {
         throw new InvalidItem('a comment item is { comment: string } and nothing else')
       }
+      if (!comment.isWellFormed()) throw new InvalidItem('comment contains a lone surrogate, which UTF-8 cannot carry')
       return commentLines(comment)
     }
     const validators = this.validators
