@@ -207,7 +207,7 @@ export class SseStream implements Beating {
     }
     const { event, data, id, retry, comment } = item as Record<string, unknown>
     if (comment !== undefined) {
-      if (typeof comment !== 'string' || event !== undefined || data !== undefined) {
+      if (typeof comment !== 'string' || event !== undefined || data !== undefined || id !== undefined || retry !== undefined) {
         throw new InvalidItem('a comment item is { comment: string } and nothing else')
       }
       if (!comment.isWellFormed()) throw new InvalidItem('comment contains a lone surrogate, which UTF-8 cannot carry')

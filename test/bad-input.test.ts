@@ -186,6 +186,9 @@ test('each bad item is an invalid event: the events before it arrive intact', as
     'empty event name': { event: '', data: 'leak' },
     'number event name': { event: 7, data: 'leak' },
     'comment with data': { comment: 'leak', data: 'leak' },
+    'comment with an id': { comment: 'leak', id: 'leak' },
+    'comment with a retry': { comment: 'leak', retry: 1 },
+    'comment with a lone surrogate': { comment: 'leak\ud800' },
     'comment that is not a string': { comment: 5 }
   }
   const { app, url } = await listen((app) => {

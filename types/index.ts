@@ -8,7 +8,7 @@
 
 import type { RawServerBase, RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, RouteGenericInterface, ContextConfigDefault, FastifyTypeProvider, FastifyTypeProviderDefault } from 'fastify'
 // Not re-exported by fastify's entry, but needed to restate FastifyReply's type parameters.
-import type { FastifyReplyType, ResolveFastifyReplyType } from 'fastify/types/type-provider'
+import type { FastifyReplyType, ResolveFastifyReplyType } from 'fastify/types/type-provider.js'
 
 /** What an event that fails its schema does to the stream. */
 export type SseInvalidEventPolicy = 'end' | 'skip'
@@ -40,11 +40,18 @@ export interface SseEvent<Name extends string = string, Data = unknown> {
   data: Data
   id?: SseEventId
   retry?: number
+  /** Not on an event: a comment is an item of its own. */
+  comment?: undefined
 }
 
 /** A comment line (or several, for a comment with line breaks); never an event. */
 export interface SseComment {
   comment: string
+  /** Not on a comment: an event is an item of its own. */
+  event?: undefined
+  data?: undefined
+  id?: undefined
+  retry?: undefined
 }
 
 /** What the source function is called with. */
@@ -67,9 +74,12 @@ export type SseStatic<Schema> = Schema extends { static: unknown }
   : unknown
 
 /** The event items one name of `schema.sse` allows; `message` may leave out `event`. */
-type EventOf<Name extends string, Schema> = Name extends 'message'
-  ? { event?: 'message', data: SseStatic<Schema>, id?: SseEventId, retry?: number }
-  : { event: Name, data: SseStatic<Schema>, id?: SseEventId, retry?: number }
+type EventOf<Name extends string, Schema> = string extends Name
+  // Names not known literally (a Record<string, ...>): any name, or none for a message.
+  ? SseEvent<string, SseStatic<Schema>>
+  : Name extends 'message'
+    ? { event?: 'message', data: SseStatic<Schema>, id?: SseEventId, retry?: number, comment?: undefined }
+    : { event: Name, data: SseStatic<Schema>, id?: SseEventId, retry?: number, comment?: undefined }
 
 /** The items a route accepts, from its schema: typed events when it declares `schema.sse`. */
 export type SseItemOf<RouteSchema> = RouteSchema extends { sse: infer Events }

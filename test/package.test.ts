@@ -1,0 +1,219 @@
+// The published package, as a user installs it: `npm pack` (which builds dist/
+// through prepack), the tarball extracted to node_modules/fastify-typed-sse of a
+// temporary directory inside the repo (so fastify, TypeBox and TypeScript resolve
+// from the repo's node_modules), then consumers loading it from there: ESM and
+// CommonJS apps that stream over a real socket, and TypeScript projects (ESM and
+// CommonJS) that must type-check against the packed typings.
+//
+// Each consumer directory has its own package.json: without it, Node and
+// TypeScript would resolve 'fastify-typed-sse' to the repo itself (a package may
+// import itself by name), not to the packed copy.
+// The TypeScript consumers live in fixtures/package/.typescript: the repo's own
+// tsconfig skips dot directories, and those files only compile against the package.
+// They check every declaration file they load (skipLibCheck off, TypeScript's
+// default), so an error in the packed typings fails them; only TypeScript's own
+// lib files are skipped, for speed.
+
+import { execFile } from 'node:child_process'
+import { cp, mkdir, mkdtemp, readFile, readdir, realpath, rm } from 'node:fs/promises'
+import path from 'node:path'
+import t from 'tap'
+
+const repoRoot = path.resolve(__dirname, '..')
+const fixtures = path.join(__dirname, 'fixtures', 'package')
+const tsc = require.resolve('typescript/bin/tsc')
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+// Children get a clean NODE_OPTIONS: the test runner's loaders must not shape what they see.
+const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' }
+
+/** Runs a program to its end; never rejects, so results can be awaited later. */
+function run (file: string, args: string[], cwd: string, timeout = 120_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(file, args, { cwd, env: childEnv, timeout, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null
+      resolve({ code, stdout, stderr: error !== null && code === null ? `${stderr}\n${error.message}` : stderr })
+    })
+  })
+}
+
+/** The JSON line a consumer prints last. */
+function report (result: Run): Record<string, unknown> {
+  const lastLine = result.stdout.trim().split('\n').at(-1) ?? ''
+  return JSON.parse(lastLine)
+}
+
+function describe (result: Run): string {
+  return `exit code ${result.code}\n${result.stdout}\n${result.stderr}`.trim()
+}
+
+let tmp = ''
+let installed = ''
+let packedFiles: string[] = []
+interface Consumers {
+  esm: Promise<Run>
+  cjs: Promise<Run>
+  typescriptEsm: Promise<{ compile: Run, start?: Run }>
+  typescriptCjs: Promise<{ compile: Run, start?: Run }>
+}
+let runs: Consumers | undefined
+
+/** The consumers started by `before`. */
+function consumers (): Consumers {
+  if (runs === undefined) throw new Error('the package was not packed and installed')
+  return runs
+}
+
+async function compileAndStart (project: string): Promise<{ compile: Run, start?: Run }> {
+  const compile = await run(process.execPath, [tsc, '-p', project, '--listFiles'], project)
+  if (compile.code !== 0) return { compile }
+  const start = await run(process.execPath, [path.join(project, 'out', 'consumer.js')], project, 60_000)
+  return { compile, start }
+}
+
+t.before(async () => {
+  tmp = await mkdtemp(path.join(fixtures, '.tmp-'))
+  const pack = await run('npm', ['pack', '--json', '--pack-destination', tmp], repoRoot)
+  if (pack.code !== 0) throw new Error(`npm pack failed: ${describe(pack)}`)
+  const [packed] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string, files: Array<{ path: string }> }>
+  packedFiles = packed.files.map((file) => file.path).sort()
+
+  installed = path.join(tmp, 'node_modules', 'fastify-typed-sse')
+  await mkdir(installed, { recursive: true })
+  const untar = await run('tar', ['-xzf', path.join(tmp, packed.filename), '-C', installed, '--strip-components=1'], tmp)
+  if (untar.code !== 0) throw new Error(`tar failed: ${describe(untar)}`)
+
+  await cp(path.join(fixtures, 'js'), path.join(tmp, 'js'), { recursive: true })
+  await cp(path.join(fixtures, '.typescript', 'esm'), path.join(tmp, 'ts-esm'), { recursive: true })
+  await cp(path.join(fixtures, '.typescript', 'cjs'), path.join(tmp, 'ts-cjs'), { recursive: true })
+
+  // All consumers at once: type-checking dominates, and the machine may be shared.
+  runs = {
+    esm: run(process.execPath, [path.join(tmp, 'js', 'esm-consumer.mjs')], path.join(tmp, 'js'), 60_000),
+    cjs: run(process.execPath, [path.join(tmp, 'js', 'cjs-consumer.cjs')], path.join(tmp, 'js'), 60_000),
+    typescriptEsm: compileAndStart(path.join(tmp, 'ts-esm')),
+    typescriptCjs: compileAndStart(path.join(tmp, 'ts-cjs'))
+  }
+})
+
+t.teardown(async () => {
+  if (runs !== undefined) await Promise.all(Object.values(runs))
+  if (tmp !== '') await rm(tmp, { recursive: true, force: true })
+})
+
+t.test('the tarball holds dist, the README and package.json, and no tests or sources', async (t) => {
+  for (const required of ['package.json', 'README.md', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/esm/index.d.ts', 'dist/esm/package.json']) {
+    t.ok(packedFiles.includes(required), `${required} is packed`)
+  }
+  t.same(packedFiles.filter((file) => !file.startsWith('dist/') && !['package.json', 'README.md'].includes(file) && !/^licen[cs]e(\.md|\.txt)?$/i.test(file)), [],
+    'nothing but dist/, README.md, package.json (and a license)')
+  t.same(packedFiles.filter((file) => /(^|\/)(test|tests|fixtures|bench|example|scripts)\//.test(file) || /\.(test|tst)\./.test(file)), [], 'no tests, benchmarks or fixtures')
+  t.same(packedFiles.filter((file) => /\.[cm]?tsx?$/.test(file) && !/\.d\.[cm]?ts$/.test(file)), [], 'no TypeScript sources, only declarations')
+  t.same((await listFiles(installed)).sort(), packedFiles, 'the extracted tarball holds what npm reported')
+})
+
+t.test('every file package.json points to is in the tarball', async (t) => {
+  const manifest = JSON.parse(await readFile(path.join(installed, 'package.json'), 'utf8'))
+  const targets = [manifest.main, manifest.types, ...exportTargets(manifest.exports)]
+  t.ok(targets.length >= 6, 'main, types and the import/require targets are declared')
+  for (const target of targets) t.ok(packedFiles.includes(path.posix.normalize(target)), `${target} is packed`)
+})
+
+t.test('source maps in the tarball point only to sources it contains', async (t) => {
+  const maps = packedFiles.filter((file) => file.endsWith('.map'))
+  for (const map of maps) {
+    const { sources, sourcesContent, sourceRoot = '' } = JSON.parse(await readFile(path.join(installed, map), 'utf8'))
+    const missing = (sources as string[]).filter((source, index) =>
+      typeof sourcesContent?.[index] !== 'string' &&
+      !packedFiles.includes(path.posix.join(path.posix.dirname(map), sourceRoot, source)))
+    t.same(missing, [], `${map} names no missing source`)
+  }
+})
+
+t.test('an ESM app imports the plugin (default and named export are the same) and streams over a socket', async (t) => {
+  const result = await consumers().esm
+  t.equal(result.code, 0, describe(result))
+  const output = report(result)
+  t.equal(output.resolved, await realpath(path.join(installed, 'dist', 'cjs', 'index.js')), 'the packed copy was loaded')
+  t.equal(output.isFunction, true)
+  t.equal(output.namedIsDefault, true, 'import { fastifyTypedSse } is the default export')
+  t.equal(output.pluginName, 'fastify-typed-sse')
+  t.equal(output.status, 200)
+  t.equal(output.contentType, 'text/event-stream; charset=utf-8')
+  t.same(output.events, [
+    { event: 'tick', data: '{"value":1}' },
+    { event: 'stream-error', data: '{"message":"Internal Server Error"}' }
+  ], 'the valid event, then the failure event for the invalid one')
+})
+
+t.test('a CommonJS app requires the plugin, with .default and .fastifyTypedSse pointing to it, and streams over a socket', async (t) => {
+  const result = await consumers().cjs
+  t.equal(result.code, 0, describe(result))
+  const output = report(result)
+  t.equal(output.resolved, await realpath(path.join(installed, 'dist', 'cjs', 'index.js')), 'the packed copy was loaded')
+  t.equal(output.isFunction, true, 'require() returns the plugin itself')
+  t.equal(output.defaultIsPlugin, true)
+  t.equal(output.namedIsPlugin, true)
+  t.equal(output.pluginName, 'fastify-typed-sse')
+  t.equal(output.version, JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')).version)
+  t.equal(output.status, 200)
+  t.equal(output.contentType, 'text/event-stream; charset=utf-8')
+  t.same(output.events, [
+    { event: 'tick', data: '{"value":1}' },
+    { event: 'stream-error', data: '{"message":"Internal Server Error"}' }
+  ], 'the valid event, then the failure event for the invalid one')
+})
+
+t.test('a TypeScript ESM project (NodeNext) type-checks against the packed ESM typings and runs', async (t) => {
+  const { compile, start } = await consumers().typescriptEsm
+  t.equal(compile.code, 0, `tsc reports no error (and each @ts-expect-error finds one)\n${diagnostics(compile)}`)
+  const files = compiledFiles(compile)
+  t.ok(files.some((file) => file.endsWith('node_modules/fastify-typed-sse/dist/esm/index.d.ts')), 'uses the package\'s ESM typings')
+  t.notOk(files.some((file) => file.includes('node_modules/fastify-typed-sse/dist/cjs/')), 'and none of its CommonJS typings')
+  t.ok(files.some((file) => file.endsWith('@sinclair/typebox/build/esm/index.d.mts')), 'TypeBox resolves to its ESM typings')
+  if (start === undefined) return
+  t.equal(start.code, 0, describe(start))
+  t.same(report(start), { namedIsDefault: true, decorated: true })
+})
+
+t.test('a TypeScript CommonJS project (Node16) type-checks against the packed CommonJS typings and runs', async (t) => {
+  const { compile, start } = await consumers().typescriptCjs
+  t.equal(compile.code, 0, `tsc reports no error (and each @ts-expect-error finds one)\n${diagnostics(compile)}`)
+  const files = compiledFiles(compile)
+  t.ok(files.some((file) => file.endsWith('node_modules/fastify-typed-sse/dist/cjs/index.d.ts')), 'uses the package\'s CommonJS typings')
+  t.notOk(files.some((file) => file.includes('node_modules/fastify-typed-sse/dist/esm/')), 'and none of its ESM typings')
+  t.ok(files.some((file) => file.endsWith('@sinclair/typebox/build/cjs/index.d.ts')), 'TypeBox resolves to its CommonJS typings')
+  if (start === undefined) return
+  t.equal(start.code, 0, describe(start))
+  t.same(report(start), { namedIsDefault: true, decorated: true })
+})
+
+/** tsc's error lines, without the file list. */
+function diagnostics (compile: Run): string {
+  return [...compile.stdout.split('\n').filter((line) => / error TS\d+/.test(line)), compile.stderr].join('\n').trim()
+}
+
+/** The files tsc's --listFiles names, with forward slashes. */
+function compiledFiles (compile: Run): string[] {
+  return compile.stdout.split('\n').map((line) => line.trim().replaceAll('\\', '/')).filter((line) => line !== '' && !/ error TS\d+/.test(line))
+}
+
+function exportTargets (exports: unknown): string[] {
+  if (typeof exports === 'string') return [exports]
+  if (exports === null || typeof exports !== 'object') return []
+  return Object.values(exports).flatMap(exportTargets)
+}
+
+async function listFiles (root: string, prefix = ''): Promise<string[]> {
+  const entries = await readdir(path.join(root, prefix), { withFileTypes: true })
+  const nested = await Promise.all(entries.map((entry) => {
+    const relative = prefix === '' ? entry.name : `${prefix}/${entry.name}`
+    return entry.isDirectory() ? listFiles(root, relative) : [relative]
+  }))
+  return nested.flat()
+}
