@@ -19,7 +19,10 @@ export interface StreamRegistry {
 }
 
 /** What the stream uses of a response; http's ServerResponse and http2's compat response both have it. */
+const kStream = Symbol('fastify-typed-sse.stream')
+
 interface RawResponse {
+  [kStream]?: SseStream | undefined
   readonly destroyed: boolean
   writeHead (status: number, headers: OutgoingHttpHeaders): unknown
   flushHeaders? (): void
@@ -59,7 +62,8 @@ export class SseStream implements Beating {
   private readonly settings: StreamSettings
   private readonly validators: EventValidators | undefined
   private readonly registry: StreamRegistry
-  private readonly controller = new AbortController()
+  /** Made only for a source function, the one kind of source that is handed a signal. */
+  private controller: AbortController | undefined
   private iterator: SourceIterator | undefined
   /** The iterator finished, threw, or was returned: never call return() on it (again). */
   private iteratorSettled = false
@@ -97,13 +101,20 @@ export class SseStream implements Beating {
   }
 
   start (source: unknown): void {
+    let iterable = source
+    if (typeof source === 'function') {
+      const controller = this.controller = new AbortController()
+      try {
+        iterable = source({ signal: controller.signal, lastEventId: parseLastEventId(this.reply.request.headers['last-event-id']) } satisfies SseSourceContext)
+      } catch (err) {
+        controller.abort(err)
+        throw err
+      }
+    }
     try {
-      const iterable = typeof source === 'function'
-        ? source({ signal: this.controller.signal, lastEventId: parseLastEventId(this.reply.request.headers['last-event-id']) } satisfies SseSourceContext)
-        : source
       this.iterator = iteratorOf(iterable)
     } catch (err) {
-      this.controller.abort(err)
+      this.controller?.abort(err)
       throw err
     }
 
@@ -113,16 +124,17 @@ export class SseStream implements Beating {
     if (this.settings.retry !== undefined) raw.write(retryLine(this.settings.retry))
     else raw.flushHeaders?.()
 
-    raw.on('close', this.onClose)
-    raw.on('error', this.onError)
-    raw.on('drain', this.onDrain)
+    raw[kStream] = this
+    raw.on('close', onResponseClose)
+    raw.on('error', onResponseError)
+    raw.on('drain', onResponseDrain)
     if (raw.destroyed) {
-      this.onClose()
+      this.clientGone()
       return
     }
     this.registry.open.add(this)
     this.registry.heartbeat.add(this, this.settings.heartbeatInterval)
-    this.pump(this.iterator).catch(this.onInternalError)
+    this.pump(this.iterator).catch((err: unknown) => this.log.error({ err }, 'SSE stream failed'))
   }
 
   /** The server is closing: end the response now, or drop it if the client cannot take it in. */
@@ -243,7 +255,7 @@ export class SseStream implements Beating {
       this.pending = chunk
       if (!this.flushQueued) {
         this.flushQueued = true
-        process.nextTick(this.flushLater)
+        process.nextTick(flushPending, this)
       }
     } else {
       this.pending += chunk
@@ -258,7 +270,8 @@ export class SseStream implements Beating {
     if (!this.raw.write(chunk)) this.needDrain = true
   }
 
-  private readonly flushLater = (): void => {
+  /** The flush queued by send(), at the end of the tick. */
+  flushQueuedWrites (): void {
     this.flushQueued = false
     this.flush()
   }
@@ -277,18 +290,18 @@ export class SseStream implements Beating {
     else this.raw.end(last)
   }
 
-  private readonly onClose = (): void => {
+  clientGone (): void {
     if (this.ended) return
     this.pending = ''
     this.teardown('The client disconnected')
   }
 
-  private readonly onError = (err: Error): void => {
+  responseFailed (err: Error): void {
     this.log.debug({ err }, 'SSE response failed')
-    this.onClose()
+    this.clientGone()
   }
 
-  private readonly onDrain = (): void => {
+  drained (): void {
     this.needDrain = false
     this.wake()
   }
@@ -306,11 +319,12 @@ export class SseStream implements Beating {
     this.ended = true
     this.registry.open.delete(this)
     this.registry.heartbeat.remove(this, this.settings.heartbeatInterval)
-    this.raw.off('close', this.onClose)
-    this.raw.off('error', this.onError)
-    this.raw.off('drain', this.onDrain)
+    this.raw.off('close', onResponseClose)
+    this.raw.off('error', onResponseError)
+    this.raw.off('drain', onResponseDrain)
+    this.raw[kStream] = undefined
     this.wake()
-    this.controller.abort(new DOMException(reason, 'AbortError'))
+    this.controller?.abort(new DOMException(reason, 'AbortError'))
     this.returnIterator()
   }
 
@@ -322,19 +336,33 @@ export class SseStream implements Beating {
     if (typeof iterator.return !== 'function') return
     try {
       const result = iterator.return() as unknown
-      if (result instanceof Promise) result.catch(this.onReturnError)
+      if (result instanceof Promise) result.catch((err: unknown) => this.returnFailed(err))
     } catch (err) {
-      this.onReturnError(err)
+      this.returnFailed(err)
     }
   }
 
-  private readonly onInternalError = (err: unknown): void => {
-    this.log.error({ err }, 'SSE stream failed')
-  }
-
-  private readonly onReturnError = (err: unknown): void => {
+  private returnFailed (err: unknown): void {
     this.log.error({ err }, 'SSE source failed while closing')
   }
+}
+
+// The response's listeners are shared by all streams (no closures per stream): each
+// finds its stream through the response.
+function onResponseClose (this: RawResponse): void {
+  this[kStream]?.clientGone()
+}
+
+function onResponseError (this: RawResponse, err: Error): void {
+  this[kStream]?.responseFailed(err)
+}
+
+function onResponseDrain (this: RawResponse): void {
+  this[kStream]?.drained()
+}
+
+function flushPending (stream: SseStream): void {
+  stream.flushQueuedWrites()
 }
 
 function iteratorOf (iterable: unknown): SourceIterator {
