@@ -51,3 +51,14 @@ test('every ts and js block of the README compiles', async (t) => {
     t.equal(output, '', `${project}: the README's blocks compile`)
   }
 })
+
+test('the README\'s nginx block is example/nginx.conf without its comments', async (t) => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const [shown] = blocks(readme, 'nginx')
+  t.ok(shown, 'the README shows an nginx block')
+  // Compared line by line, leaving out comments and blank lines.
+  const directives = (text: string): string[] => text.split('\n').filter(line => line.trim() !== '' && !line.trim().startsWith('#'))
+  const shipped = readFileSync(join(root, 'example', 'nginx.conf'), 'utf8')
+  t.same(directives(shown), directives(shipped))
+})
+
