@@ -61,4 +61,3 @@ test('the README\'s nginx block is example/nginx.conf without its comments', asy
   const shipped = readFileSync(join(root, 'example', 'nginx.conf'), 'utf8')
   t.same(directives(shown), directives(shipped))
 })
-
