@@ -9,36 +9,12 @@ import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createParser } from 'eventsource-parser'
 import { listen } from './helpers/server.js'
+import { plateau, waitFor } from './helpers/wait.js'
 
 /** About 1 KB of data per event. */
 const PAYLOAD = 'x'.repeat(1000)
 /** Loopback kernel buffers hold a few MB; this many 1 KB events (25 MB) is far beyond them. */
 const MAX_PULLED_WHILE_STALLED = 25_000
-
-async function waitFor (condition: () => boolean, timeout: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeout
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
-    await sleep(5)
-  }
-}
-
-/** Waits until `count()` has not changed for `quietMs`, and returns its value then. */
-async function plateau (count: () => number, quietMs: number, timeout: number): Promise<number> {
-  const deadline = performance.now() + timeout
-  let value = count()
-  let since = performance.now()
-  while (performance.now() - since < quietMs) {
-    if (performance.now() > deadline) throw new Error(`no plateau within ${timeout} ms: the count is still growing (${count()})`)
-    await sleep(50)
-    const now = count()
-    if (now !== value) {
-      value = now
-      since = performance.now()
-    }
-  }
-  return value
-}
 
 function heapAndBuffers (): number {
   const usage = process.memoryUsage()

@@ -5,17 +5,10 @@ import { test } from 'tap'
 import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { listen } from './helpers/server.js'
+import { waitFor } from './helpers/wait.js'
 
 const CYCLES = 2000
 const BATCH = 50
-
-async function waitFor (condition: () => boolean, timeout: number, what: () => string): Promise<void> {
-  const deadline = performance.now() + timeout
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what()}`)
-    await sleep(5)
-  }
-}
 
 /** One client: connects, then leaves at a point that depends on `n`, from before the headers to after the first event. */
 async function connectAndLeave (url: string, n: number): Promise<void> {
@@ -50,36 +43,34 @@ test(`${CYCLES} connect/leave cycles leave no stream open and raise no warning`,
 
   const counts = { called: 0, started: 0, finalized: 0 }
   const signals: AbortSignal[] = []
+  /**
+   * A source function that records its signal and counts its source's start and
+   * finally around `body` (what the source does after its first event), so the
+   * two routes differ only in how they treat the signal.
+   */
+  const counted = (body: (signal: AbortSignal) => AsyncGenerator<{ data: string }>) => ({ signal }: { signal: AbortSignal }) => {
+    counts.called++
+    signals.push(signal)
+    return (async function * () {
+      counts.started++
+      try {
+        yield { data: 'open' }
+        yield * body(signal)
+      } finally {
+        counts.finalized++
+      }
+    })()
+  }
   const { app, url } = await listen((app) => {
-    app.get('/listening', async (_request, reply) => reply.sseStream(({ signal }) => {
-      counts.called++
-      signals.push(signal)
-      return (async function * () {
-        counts.started++
-        try {
-          yield { data: 'open' }
-          await sleep(60_000, null, { signal })
-        } finally {
-          counts.finalized++
-        }
-      })()
-    }))
-    app.get('/deaf', async (_request, reply) => reply.sseStream(({ signal }) => {
-      counts.called++
-      signals.push(signal)
-      return (async function * () {
-        counts.started++
-        try {
-          yield { data: 'open' }
-          while (true) {
-            await sleep(100) // ignores the signal: ends at its next turn
-            yield { data: 'tick' }
-          }
-        } finally {
-          counts.finalized++
-        }
-      })()
-    }))
+    app.get('/listening', async (_request, reply) => reply.sseStream(counted(async function * (signal) {
+      await sleep(60_000, null, { signal })
+    })))
+    app.get('/deaf', async (_request, reply) => reply.sseStream(counted(async function * () {
+      while (true) {
+        await sleep(100) // ignores the signal: ends at its next turn
+        yield { data: 'tick' }
+      }
+    })))
     app.get('/health', async () => ({ ok: true }))
   }, { plugin: { heartbeatInterval: 50 } })
   t.teardown(() => app.close())

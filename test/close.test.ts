@@ -5,26 +5,15 @@
 
 import { test } from 'tap'
 import http, { type IncomingMessage } from 'node:http'
-import { createHook } from 'node:async_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createParser } from 'eventsource-parser'
 import type { FastifyInstance } from 'fastify'
 import { listen } from './helpers/server.js'
+import { plateau, trackTimers, waitFor } from './helpers/wait.js'
 
 const STREAMS = 300
 /** app.close() must resolve well within this, on a busy machine. */
 const CLOSE_BUDGET_MS = 3000
-
-/** The test's own polling timers, left out when counting timers. */
-const pollTimers = new WeakSet<object>()
-
-async function waitFor (condition: () => boolean, timeout: number, what: () => string): Promise<void> {
-  const deadline = performance.now() + timeout
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what()}`)
-    await new Promise(resolve => pollTimers.add(setTimeout(resolve, 5)))
-  }
-}
 
 /** Closes the app and returns how long that took; fails, instead of hanging, if it takes far too long. */
 async function timedClose (app: FastifyInstance): Promise<number> {
@@ -39,37 +28,6 @@ async function timedClose (app: FastifyInstance): Promise<number> {
     clearTimeout(timer)
   }
   return performance.now() - closingAt
-}
-
-/** Waits until `count()` has not changed for `quietMs`. */
-async function plateau (count: () => number, quietMs: number, timeout: number): Promise<void> {
-  const deadline = performance.now() + timeout
-  let value = count()
-  let since = performance.now()
-  while (performance.now() - since < quietMs) {
-    if (performance.now() > deadline) throw new Error(`no plateau within ${timeout} ms (${count()})`)
-    await sleep(50)
-    if (count() !== value) {
-      value = count()
-      since = performance.now()
-    }
-  }
-}
-
-/**
- * Counts the live timers created since it started, unref'd ones too (which
- * process.getActiveResourcesInfo() leaves out), but not the test's own polling timers.
- */
-function trackTimers (): { readonly live: number, stop (): void } {
-  const live = new Map<number, object>()
-  const hook = createHook({
-    init (asyncId, type, _trigger, resource) { if (type === 'Timeout') live.set(asyncId, resource) },
-    destroy (asyncId) { live.delete(asyncId) }
-  }).enable()
-  return {
-    get live () { return [...live.values()].filter(timer => !pollTimers.has(timer)).length },
-    stop () { hook.disable() }
-  }
 }
 
 /** Open sockets and servers, by kind. */

@@ -8,31 +8,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { listen } from './helpers/server.js'
-
-async function waitFor (condition: () => boolean, timeout: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeout
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
-    await sleep(5)
-  }
-}
-
-/** Waits until `count()` has not changed for `quietMs`, and returns its value then. */
-async function plateau (count: () => number, quietMs: number, timeout: number): Promise<number> {
-  const deadline = performance.now() + timeout
-  let value = count()
-  let since = performance.now()
-  while (performance.now() - since < quietMs) {
-    if (performance.now() > deadline) throw new Error(`no plateau within ${timeout} ms: the count is still growing (${count()})`)
-    await sleep(50)
-    const now = count()
-    if (now !== value) {
-      value = now
-      since = performance.now()
-    }
-  }
-  return value
-}
+import { plateau, waitFor } from './helpers/wait.js'
 
 interface SseClient {
   response: IncomingMessage

@@ -7,25 +7,14 @@
 import { test } from 'tap'
 import http, { type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import { createHook } from 'node:async_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import type { SseEvent, SseSourceContext } from '../index.js'
 import { listen } from './helpers/server.js'
+import { trackTimers, waitFor } from './helpers/wait.js'
 
 /** How long "at once" may take on a busy machine; waiting for a blocked await (or a heartbeat) takes far longer. */
 const PROMPTLY_MS = 500
-
-/** The test's own polling timers, left out when counting the timers a stream holds. */
-const pollTimers = new WeakSet<object>()
-
-async function waitFor (condition: () => boolean, timeout: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeout
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
-    await new Promise(resolve => pollTimers.add(setTimeout(resolve, 5)))
-  }
-}
 
 interface SseClient {
   response: IncomingMessage
@@ -108,22 +97,6 @@ function recording (probe: Probe, generator: (context: SseSourceContext) => Asyn
 
 function pullsSince (probe: Probe, time: number): number {
   return probe.pullTimes.filter(pulledAt => pulledAt >= time).length
-}
-
-/**
- * Counts the live timers created since it started, unref'd ones too (which
- * process.getActiveResourcesInfo() leaves out), but not the test's own polling timers.
- */
-function trackTimers (): { readonly live: number, stop (): void } {
-  const live = new Map<number, object>()
-  const hook = createHook({
-    init (asyncId, type, _trigger, resource) { if (type === 'Timeout') live.set(asyncId, resource) },
-    destroy (asyncId) { live.delete(asyncId) }
-  }).enable()
-  return {
-    get live () { return [...live.values()].filter(timer => !pollTimers.has(timer)).length },
-    stop () { hook.disable() }
-  }
 }
 
 const PROMPT = { prompt: 'Tell me a story' }
