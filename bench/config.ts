@@ -1,0 +1,93 @@
+// What the benchmark runs: the contenders, the workloads and their sizes.
+
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+export const ROOT = join(__dirname, '..')
+
+export interface Contender {
+  id: string
+  label: string
+  /** server file, relative to bench/ */
+  file: string
+  env?: Record<string, string>
+}
+
+function version (name: string): string {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }
+  return manifest.version
+}
+
+export const REFERENCE = 'node-http'
+
+export function contenders (): Contender[] {
+  return [
+    { id: REFERENCE, label: 'node:http by hand (reference)', file: 'server/node-http.ts' },
+    { id: 'fastify-raw', label: 'Fastify + reply.raw by hand', file: 'server/fastify-raw.ts' },
+    { id: 'fastify-sse', label: `@fastify/sse ${version('@fastify/sse')}`, file: 'server/fastify-sse.ts' },
+    { id: 'fastify-sse-v2', label: `fastify-sse-v2 ${version('fastify-sse-v2')}`, file: 'server/fastify-sse-v2.ts' },
+    { id: 'better-sse', label: `better-sse ${version('better-sse')}`, file: 'server/better-sse.ts' },
+    { id: 'typed-sse', label: 'fastify-typed-sse, validate', file: 'server/typed-sse.ts', env: { BENCH_VALIDATE: '1' } },
+    { id: 'typed-sse-novalidate', label: 'fastify-typed-sse, validate: false', file: 'server/typed-sse.ts', env: { BENCH_VALIDATE: '0' } }
+  ]
+}
+
+export interface Settings {
+  quick: boolean
+  /** repetitions of burst and tokens */
+  reps: number
+  /** repetitions of the fanout workloads (10 s of broadcast each, per contender) */
+  fanoutReps: number
+  /** repetitions of churn and abort */
+  cycleReps: number
+  burstEvents: number
+  tokenEvents: number
+  /** events of the unmeasured stream that warms up each server before burst and tokens */
+  warmupEvents: number
+  fanoutSmall: number
+  fanoutLarge: number
+  fanoutEvents: number
+  fanoutIntervalMs: number
+  churnCycles: number
+  abortCycles: number
+  cycleConcurrency: number
+  /** abort: how long a client stops reading before it leaves */
+  abortStallMs: number
+}
+
+export const FULL: Settings = {
+  quick: false,
+  reps: 3,
+  fanoutReps: 1,
+  cycleReps: 1,
+  burstEvents: 200_000,
+  tokenEvents: 200_000,
+  warmupEvents: 20_000,
+  fanoutSmall: 1000,
+  fanoutLarge: 5000,
+  fanoutEvents: 100,
+  fanoutIntervalMs: 100,
+  churnCycles: 5000,
+  // Each abort cycle makes the server write ~0.5 MB before the socket pushes back.
+  abortCycles: 1000,
+  cycleConcurrency: 50,
+  abortStallMs: 20
+}
+
+export const QUICK: Settings = {
+  quick: true,
+  reps: 1,
+  fanoutReps: 1,
+  cycleReps: 1,
+  burstEvents: 20_000,
+  tokenEvents: 20_000,
+  warmupEvents: 2000,
+  fanoutSmall: 200,
+  fanoutLarge: 500,
+  fanoutEvents: 20,
+  fanoutIntervalMs: 100,
+  churnCycles: 500,
+  abortCycles: 500,
+  cycleConcurrency: 25,
+  abortStallMs: 20
+}

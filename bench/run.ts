@@ -1,0 +1,191 @@
+// npm run bench [-- --quick] [--reps N] [--fanout-reps N] [--cycle-reps N] [--workloads a,b] [--contenders x,y]
+//                [--profile contender,...] [--write | --no-write]
+//
+// Runs every workload against every contender, each contender in its own server
+// process, interleaved within each repetition; prints the tables and writes
+// bench/results/{results.md,results.json,chart.svg}. Environment: BENCH_QUICK=1,
+// BENCH_WORKLOADS, BENCH_CONTENDERS do the same as the flags.
+
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os'
+import { dirname, join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { buildPlugin } from './build-plugin.js'
+import { FULL, QUICK, REFERENCE, ROOT, contenders as allContenders, type Contender, type Settings } from './config.js'
+import { Child } from './processes.js'
+import { formatValue, markdown, summarize, svgChart, type Results, type Row, type WorkloadResult } from './report.js'
+import { workloads as allWorkloads, type Figures, type Workload } from './workloads.js'
+
+const BENCH = __dirname
+
+function list (value: string | undefined): string[] | undefined {
+  const items = value?.split(',').map(item => item.trim()).filter(item => item !== '')
+  return items === undefined || items.length === 0 ? undefined : items
+}
+
+function options (): { settings: Settings, workloads: Workload[], contenders: Contender[], profile: string[], write: boolean } {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
+      reps: { type: 'string' },
+      'fanout-reps': { type: 'string' },
+      'cycle-reps': { type: 'string' },
+      workloads: { type: 'string', default: process.env.BENCH_WORKLOADS },
+      contenders: { type: 'string', default: process.env.BENCH_CONTENDERS },
+      profile: { type: 'string' },
+      write: { type: 'boolean' },
+      'no-write': { type: 'boolean' }
+    }
+  })
+  const settings: Settings = { ...(values.quick === true ? QUICK : FULL) }
+  if (values.reps !== undefined) settings.reps = Number(values.reps)
+  if (values['fanout-reps'] !== undefined) settings.fanoutReps = Number(values['fanout-reps'])
+  if (values['cycle-reps'] !== undefined) settings.cycleReps = Number(values['cycle-reps'])
+
+  const workloadNames = list(values.workloads)
+  const workloads = allWorkloads(settings).filter(w => workloadNames === undefined || workloadNames.some(name => w.id.startsWith(name)))
+  const contenderNames = list(values.contenders)
+  // The reference always runs: every figure is also a ratio to it.
+  const contenders = allContenders().filter(c => contenderNames === undefined || c.id === REFERENCE || contenderNames.includes(c.id))
+  for (const name of [...(workloadNames ?? []), ...(contenderNames ?? [])]) {
+    if (!workloads.some(w => w.id.startsWith(name)) && !contenders.some(c => c.id === name)) throw new Error(`unknown workload or contender "${name}"`)
+  }
+  const selected = workloadNames !== undefined || contenderNames !== undefined
+  const profile = list(values.profile) ?? []
+  // Only a full, unfiltered, unprofiled run replaces the committed results, unless asked otherwise.
+  const write = values['no-write'] === true ? false : values.write === true || (!settings.quick && !selected && profile.length === 0)
+  return { settings, workloads, contenders, profile, write }
+}
+
+/** Which version of the plugin was measured: the commit, and whether its sources differ from it. */
+function pluginVersion (): { commit: string, modified: boolean } {
+  try {
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim()
+    return { commit: git('rev-parse', '--short', 'HEAD'), modified: git('status', '--porcelain', '--', 'index.ts', 'lib', 'types/index.ts') !== '' }
+  } catch {
+    return { commit: 'unknown', modified: false }
+  }
+}
+
+function startServer (contender: Contender, profileDir: string | undefined, plugin: string): Child {
+  // NODE_PATH: the compiled plugin lives outside the repository but needs its dependencies.
+  const env: NodeJS.ProcessEnv = { ...contender.env, BENCH_CONTENDER: contender.id, BENCH_PLUGIN: plugin, NODE_PATH: join(ROOT, 'node_modules') }
+  if (profileDir !== undefined) env.BENCH_PROFILE_DIR = profileDir
+  return new Child(contender.id, join(BENCH, contender.file), { cwd: ROOT, execArgv: ['--expose-gc'], env })
+}
+
+function describe (figures: Figures, workload: Workload): string {
+  return workload.metrics.map(m => `${m.label} ${formatValue(figures[m.key] ?? NaN, m.unit)}`).join(', ')
+}
+
+async function main (): Promise<void> {
+  const started = performance.now()
+  const { settings, workloads, contenders, profile, write } = options()
+  const profileDir = profile.length > 0 ? mkdtempSync(join(tmpdir(), 'bench-profile-')) : undefined
+  const plugin = buildPlugin()
+  const load = loadavg()
+  if (load[0] !== undefined && load[0] > 0.5 * cpus().length) {
+    console.error(`note: load average ${load[0].toFixed(2)} on ${cpus().length} cores; other work on this machine skews absolute figures (ratios less so)`)
+  }
+
+  let client = new Child('client', join(BENCH, 'client.ts'), { cwd: ROOT })
+  await client.ready
+  const results: WorkloadResult[] = workloads.map(w => ({
+    id: w.id,
+    title: w.title,
+    description: w.description,
+    metrics: w.metrics,
+    rows: contenders.map((c): Row => ({ contender: c.id, label: c.label, runs: [], median: {}, ratio: {} }))
+  }))
+  const reps = Math.max(...workloads.map(w => w.reps(settings)))
+  let failures = 0
+
+  for (let rep = 0; rep < reps; rep++) {
+    const servers = new Map<string, Child>()
+    const serverOf = async (contender: Contender): Promise<Child> => {
+      let server = servers.get(contender.id)
+      if (server === undefined || !server.alive) {
+        server = startServer(contender, profile.includes(contender.id) ? profileDir : undefined, plugin)
+        servers.set(contender.id, server)
+      }
+      await server.ready
+      return server
+    }
+    for (const contender of contenders) await serverOf(contender)
+
+    // A different contender goes first in each repetition.
+    const order = [...contenders.slice(rep % contenders.length), ...contenders.slice(0, rep % contenders.length)]
+    for (const [index, workload] of workloads.entries()) {
+      if (rep >= workload.reps(settings)) continue
+      for (const contender of order) {
+        const runStart = performance.now()
+        const row = results[index]?.rows.find(r => r.contender === contender.id) as Row
+        const prefix = `[${rep + 1}/${reps}] ${workload.id.padEnd(9)} ${contender.id.padEnd(20)}`
+        try {
+          const server = await serverOf(contender)
+          const figures = await workload.run({ server, client, port: await server.ready, settings, label: `${workload.id}-${rep + 1}` })
+          row.runs.push({ rep, figures })
+          console.error(`${prefix} ${describe(figures, workload)} (${((performance.now() - runStart) / 1000).toFixed(1)} s)`)
+        } catch (err) {
+          failures++
+          const message = (err as Error).message
+          row.runs.push({ rep, error: message })
+          console.error(`${prefix} ERROR ${message.split('\n')[0]}`)
+          // Whatever state the failure left behind must not leak into the next run.
+          await servers.get(contender.id)?.stop()
+          if (!client.alive) {
+            client = new Child('client', join(BENCH, 'client.ts'), { cwd: ROOT })
+            await client.ready
+          }
+        }
+      }
+    }
+    for (const server of servers.values()) await server.stop()
+  }
+  await client.stop()
+  rmSync(dirname(plugin), { recursive: true, force: true })
+
+  for (const workload of results) summarize(workload)
+  const report: Results = {
+    meta: {
+      date: new Date().toISOString(),
+      command: 'npm run bench' + (process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''),
+      machine: {
+        cpu: cpus()[0]?.model.trim() ?? 'unknown',
+        cores: cpus().length,
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        os: `${type()} ${release()}`,
+        node: process.version,
+        loadAverageAtStart: load
+      },
+      settings,
+      plugin: pluginVersion(),
+      durationSec: (performance.now() - started) / 1000
+    },
+    workloads: results
+  }
+  const text = markdown(report)
+  console.log(text)
+  if (write) {
+    const out = join(BENCH, 'results')
+    mkdirSync(out, { recursive: true })
+    writeFileSync(join(out, 'results.md'), text)
+    writeFileSync(join(out, 'results.json'), JSON.stringify(report, null, 2) + '\n')
+    writeFileSync(join(out, 'chart.svg'), svgChart(report))
+    console.error('wrote bench/results/results.md, results.json, chart.svg')
+  }
+  if (profileDir !== undefined) {
+    console.error(`CPU profiles of the measured windows (profiled runs are slower): ${profileDir}`)
+    console.error('summarize one with: node --import tsx bench/profile-top.ts FILE.cpuprofile')
+  }
+  if (failures > 0) {
+    console.error(`${failures} run(s) failed: see the tables`)
+    process.exitCode = 1
+  }
+}
+
+main().catch(err => {
+  console.error(err)
+  process.exitCode = 1
+})
