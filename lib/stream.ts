@@ -3,7 +3,7 @@
 
 import type { FastifyBaseLogger, FastifyReply } from 'fastify'
 import type { OutgoingHttpHeaders } from 'node:http'
-import type { Http2ServerRequest } from 'node:http2'
+import type { Http2ServerResponse } from 'node:http2'
 import type { SseSourceContext } from '../types/index.js'
 import { FST_SSE_INVALID_EVENT, FST_SSE_INVALID_SOURCE, FST_SSE_REPLY_SENT } from './errors.js'
 import type { Beating, Heartbeat } from './heartbeat.js'
@@ -51,12 +51,11 @@ const CONNECTION_CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i
 export function startStream (reply: FastifyReply, source: unknown, settings: StreamSettings, validators: EventValidators | undefined, registry: StreamRegistry): void {
   if (reply.sent || reply.raw.headersSent) throw new FST_SSE_REPLY_SENT()
   const stream = new SseStream(reply, settings, validators, registry)
-  if (reply.request.method === 'HEAD') stream.head(source)
-  else stream.start(source)
+  if (reply.request.method === 'HEAD') stream.head(reply, source)
+  else stream.start(reply, source)
 }
 
 export class SseStream implements Beating {
-  private readonly reply: FastifyReply
   private readonly raw: RawResponse
   private readonly log: FastifyBaseLogger
   private readonly settings: StreamSettings
@@ -78,7 +77,6 @@ export class SseStream implements Beating {
   private active = false
 
   constructor (reply: FastifyReply, settings: StreamSettings, validators: EventValidators | undefined, registry: StreamRegistry) {
-    this.reply = reply
     this.raw = reply.raw as unknown as RawResponse
     this.log = reply.log
     this.settings = settings
@@ -87,7 +85,7 @@ export class SseStream implements Beating {
   }
 
   /** HEAD: the headers, and the source is never started (an iterator handed over is released). */
-  head (source: unknown): void {
+  head (reply: FastifyReply, source: unknown): void {
     if (typeof source !== 'function') {
       const iterator = source as Partial<SourceIterator> | null
       if (iterator !== null && typeof iterator === 'object' && typeof iterator.return === 'function') {
@@ -95,17 +93,17 @@ export class SseStream implements Beating {
         this.returnIterator()
       }
     }
-    this.reply.hijack()
-    this.writeHead()
+    reply.hijack()
+    writeHead(reply)
     this.raw.end()
   }
 
-  start (source: unknown): void {
+  start (reply: FastifyReply, source: unknown): void {
     let iterable = source
     if (typeof source === 'function') {
       const controller = this.controller = new AbortController()
       try {
-        iterable = source({ signal: controller.signal, lastEventId: parseLastEventId(this.reply.request.headers['last-event-id']) } satisfies SseSourceContext)
+        iterable = source({ signal: controller.signal, lastEventId: parseLastEventId(reply.request.headers['last-event-id']) } satisfies SseSourceContext)
       } catch (err) {
         controller.abort(err)
         throw err
@@ -118,12 +116,15 @@ export class SseStream implements Beating {
       throw err
     }
 
-    this.reply.hijack()
-    this.writeHead()
-    const raw = this.raw
-    if (this.settings.retry !== undefined) raw.write(retryLine(this.settings.retry))
-    else raw.flushHeaders?.()
+    reply.hijack()
+    writeHead(reply)
+    // The headers leave at the end of this tick: in one write with the first events
+    // when the source has some ready, else on their own.
+    if (this.settings.retry !== undefined) this.pending = retryLine(this.settings.retry)
+    this.flushQueued = true
+    process.nextTick(flushHead, this)
 
+    const raw = this.raw
     raw[kStream] = this
     raw.on('close', onResponseClose)
     raw.on('error', onResponseError)
@@ -148,7 +149,7 @@ export class SseStream implements Beating {
     }
     // HTTP/2: say GOAWAY, so the client's session closes once its streams are done. Node 24 does
     // this on server.close(); before it an idle session keeps app.close() waiting for its timeout.
-    const { stream } = this.reply.request.raw as unknown as Partial<Http2ServerRequest>
+    const { stream } = this.raw as Partial<Http2ServerResponse>
     stream?.session?.close()
   }
 
@@ -158,22 +159,6 @@ export class SseStream implements Beating {
     } else if (!this.needDrain && !this.ended) {
       if (!this.raw.write(HEARTBEAT)) this.needDrain = true
     }
-  }
-
-  private writeHead (): void {
-    const request = this.reply.request.raw
-    const headers = this.reply.getHeaders() as OutgoingHttpHeaders
-    delete headers['content-length']
-    delete headers['transfer-encoding']
-    headers['content-type'] = 'text/event-stream; charset=utf-8'
-    headers['cache-control'] = 'no-cache, no-transform'
-    headers['x-accel-buffering'] = 'no'
-    if (request.httpVersionMajor !== 1) {
-      delete headers.connection // HTTP/2 forbids connection-specific headers
-    } else if (request.httpVersionMinor === 1 && !CONNECTION_CLOSE.test(request.headers.connection ?? '')) {
-      headers.connection = 'keep-alive'
-    }
-    this.raw.writeHead(200, headers)
   }
 
   private async pump (iterator: SourceIterator): Promise<void> {
@@ -276,6 +261,13 @@ export class SseStream implements Beating {
     this.flush()
   }
 
+  /** The first flush: what the source had ready with the headers, or the headers alone. */
+  flushFirst (): void {
+    this.flushQueued = false
+    if (this.pending !== '') this.flush()
+    else if (!this.active && !this.ended) this.raw.flushHeaders?.() // nothing was written yet
+  }
+
   private finish (): void {
     const done = this.settings.done
     this.end(done === undefined ? '' : dataLines(done) + '\n', 'The stream finished')
@@ -347,6 +339,23 @@ export class SseStream implements Beating {
   }
 }
 
+/** The stream's status and headers, keeping those set earlier on the reply. */
+function writeHead (reply: FastifyReply): void {
+  const request = reply.request.raw
+  const headers = reply.getHeaders() as OutgoingHttpHeaders
+  delete headers['content-length']
+  delete headers['transfer-encoding']
+  headers['content-type'] = 'text/event-stream; charset=utf-8'
+  headers['cache-control'] = 'no-cache, no-transform'
+  headers['x-accel-buffering'] = 'no'
+  if (request.httpVersionMajor !== 1) {
+    delete headers.connection // HTTP/2 forbids connection-specific headers
+  } else if (request.httpVersionMinor === 1 && !CONNECTION_CLOSE.test(request.headers.connection ?? '')) {
+    headers.connection = 'keep-alive'
+  }
+  (reply.raw as unknown as RawResponse).writeHead(200, headers)
+}
+
 // The response's listeners are shared by all streams (no closures per stream): each
 // finds its stream through the response.
 function onResponseClose (this: RawResponse): void {
@@ -363,6 +372,10 @@ function onResponseDrain (this: RawResponse): void {
 
 function flushPending (stream: SseStream): void {
   stream.flushQueuedWrites()
+}
+
+function flushHead (stream: SseStream): void {
+  stream.flushFirst()
 }
 
 function iteratorOf (iterable: unknown): SourceIterator {

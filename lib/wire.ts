@@ -68,13 +68,21 @@ export function dataField (data: unknown): string {
   return 'data: ' + json + '\n'
 }
 
+/** `event:` lines of names already checked, so a stream without schemas checks each name once. */
+const eventLines = new Map<string, string>()
+const MAX_EVENT_LINES = 1024
+
 /** The `event:` line of a name; none for `message`. */
 export function eventField (name: unknown): string {
   if (name === undefined || name === 'message') return ''
-  if (typeof name !== 'string' || name === '' || !isFieldValue(name)) {
-    throw new InvalidItem('event must be a non-empty string without CR, LF or NUL')
+  if (typeof name !== 'string' || name === '') throw new InvalidItem('event must be a non-empty string without CR, LF or NUL')
+  let line = eventLines.get(name)
+  if (line === undefined) {
+    if (!isFieldValue(name)) throw new InvalidItem('event must be a non-empty string without CR, LF or NUL')
+    line = 'event: ' + name + '\n'
+    if (eventLines.size < MAX_EVENT_LINES) eventLines.set(name, line)
   }
-  return 'event: ' + name + '\n'
+  return line
 }
 
 /**
