@@ -18,9 +18,10 @@ export interface StreamRegistry {
   readonly open: Set<SseStream>
 }
 
-/** What the stream uses of a response; http's ServerResponse and http2's compat response both have it. */
+/** Where a response keeps its stream, for the listeners all streams share. */
 const kStream = Symbol('fastify-typed-sse.stream')
 
+/** What the stream uses of a response; http's ServerResponse and http2's compat response both have it. */
 interface RawResponse {
   [kStream]?: SseStream | undefined
   readonly destroyed: boolean
@@ -99,20 +100,15 @@ export class SseStream implements Beating {
   }
 
   start (reply: FastifyReply, source: unknown): void {
-    let iterable = source
-    if (typeof source === 'function') {
-      const controller = this.controller = new AbortController()
-      try {
-        iterable = source({ signal: controller.signal, lastEventId: parseLastEventId(reply.request.headers['last-event-id']) } satisfies SseSourceContext)
-      } catch (err) {
-        controller.abort(err)
-        throw err
-      }
-    }
     try {
+      let iterable = source
+      if (typeof source === 'function') {
+        this.controller = new AbortController()
+        iterable = source({ signal: this.controller.signal, lastEventId: parseLastEventId(reply.request.headers['last-event-id']) } satisfies SseSourceContext)
+      }
       this.iterator = iteratorOf(iterable)
     } catch (err) {
-      this.controller?.abort(err)
+      this.controller?.abort(err) // a source function may have started something with the signal
       throw err
     }
 
