@@ -4,7 +4,7 @@
 import Fastify from 'fastify'
 import { FastifySSEPlugin } from 'fastify-sse-v2'
 import { countParam, serve } from './harness.js'
-import { FLOOD_TEXT, Hub, flood, oneThenIdle, ticks, tokens, type Tick } from './sources.js'
+import { FLOOD_TEXT, HubFanout, flood, oneThenIdle, ticks, tokens, type Tick } from './sources.js'
 
 const tickItem = (tick: Tick) => ({ event: 'tick', data: JSON.stringify(tick) })
 const deltaItem = (delta: string) => ({ data: JSON.stringify({ delta }) })
@@ -13,7 +13,7 @@ const chunkItem = (value: number) => ({ event: 'chunk', data: JSON.stringify({ v
 serve(async () => {
   const app = Fastify({ logger: false })
   await app.register(FastifySSEPlugin)
-  let hub = new Hub<ReturnType<typeof tickItem>>()
+  const fanout = new HubFanout(tickItem)
 
   app.get('/burst', (request, reply) => {
     reply.sse(ticks(countParam(request.url, 1000), tickItem))
@@ -22,7 +22,7 @@ serve(async () => {
     reply.sse(tokens(countParam(request.url, 1000), deltaItem, { data: '[DONE]' }))
   })
   app.get('/fanout', (_request, reply) => {
-    reply.sse(hub.subscribe())
+    reply.sse(fanout.subscribe())
   })
   app.get('/churn', (_request, reply) => {
     reply.sse(oneThenIdle(tickItem({ value: 0, ts: 0 })))
@@ -34,13 +34,6 @@ serve(async () => {
   await app.listen({ port: 0, host: '127.0.0.1' })
   return {
     server: app.server,
-    fanout: {
-      size: () => hub.subscribers,
-      publish: tick => hub.publish(tickItem(tick)),
-      end: () => {
-        hub.end()
-        hub = new Hub()
-      }
-    }
+    fanout
   }
 })

@@ -4,7 +4,7 @@
 import fastifySse, { type SSEReplyInterface } from '@fastify/sse'
 import Fastify, { type FastifyReply } from 'fastify'
 import { countParam, serve } from './harness.js'
-import { FLOOD_TEXT, Hub, flood, oneThenIdle, ticks, tokens, type Tick } from './sources.js'
+import { FLOOD_TEXT, HubFanout, flood, oneThenIdle, ticks, tokens, type Tick } from './sources.js'
 
 // fastify-sse-v2 declares FastifyReply.sse too; in one program the two declarations collide.
 const sse = (reply: FastifyReply): SSEReplyInterface => reply.sse as unknown as SSEReplyInterface
@@ -16,7 +16,7 @@ const chunkItem = (value: number) => ({ event: 'chunk', data: { value, text: FLO
 serve(async () => {
   const app = Fastify({ logger: false })
   await app.register(fastifySse)
-  let hub = new Hub<ReturnType<typeof tickItem>>()
+  const fanout = new HubFanout(tickItem)
 
   app.get('/burst', { sse: true }, async (request, reply) => {
     await sse(reply).send(ticks(countParam(request.url, 1000), tickItem))
@@ -26,7 +26,7 @@ serve(async () => {
     await sse(reply).send('[DONE]')
   })
   app.get('/fanout', { sse: true }, async (_request, reply) => {
-    await sse(reply).send(hub.subscribe())
+    await sse(reply).send(fanout.subscribe())
   })
   app.get('/churn', { sse: true }, async (_request, reply) => {
     await sse(reply).send(oneThenIdle(tickItem({ value: 0, ts: 0 })))
@@ -38,13 +38,6 @@ serve(async () => {
   await app.listen({ port: 0, host: '127.0.0.1' })
   return {
     server: app.server,
-    fanout: {
-      size: () => hub.subscribers,
-      publish: tick => hub.publish(tickItem(tick)),
-      end: () => {
-        hub.end()
-        hub = new Hub()
-      }
-    }
+    fanout
   }
 })

@@ -2,6 +2,8 @@
 // Each source counts how many generators started and how many ran their `finally`:
 // a generator that never finalizes is a stream whose resources were never released.
 
+import type { Fanout } from './harness.js'
+
 export interface Tick {
   value: number
   ts: number
@@ -137,5 +139,32 @@ export class Hub<T> {
       this.subscribers--
       generators.finalized++
     }
+  }
+}
+
+/** Fanout through a Hub: each broadcast hands every subscriber the same item; end() ends them all and opens a new hub. */
+export class HubFanout<T> implements Fanout {
+  private hub = new Hub<T>()
+  private readonly toItem: (tick: Tick) => T
+
+  constructor (toItem: (tick: Tick) => T) {
+    this.toItem = toItem
+  }
+
+  subscribe (): AsyncGenerator<T> {
+    return this.hub.subscribe()
+  }
+
+  size (): number {
+    return this.hub.subscribers
+  }
+
+  publish (tick: Tick): void {
+    this.hub.publish(this.toItem(tick))
+  }
+
+  end (): void {
+    this.hub.end()
+    this.hub = new Hub()
   }
 }

@@ -7,7 +7,7 @@ import { Type } from '@sinclair/typebox'
 import Fastify from 'fastify'
 import type fastifyTypedSse from '../../index.js'
 import { countParam, serve } from './harness.js'
-import { FLOOD_TEXT, Hub, flood, oneThenIdle, ticks, tokens, type Tick } from './sources.js'
+import { FLOOD_TEXT, HubFanout, flood, oneThenIdle, ticks, tokens, type Tick } from './sources.js'
 
 const TickSchema = Type.Object({ value: Type.Number(), ts: Type.Number() })
 const DeltaSchema = Type.Object({ delta: Type.String() })
@@ -25,14 +25,14 @@ async function loadPlugin (): Promise<typeof fastifyTypedSse> {
 serve(async () => {
   const app = Fastify({ logger: false })
   await app.register(await loadPlugin(), { validate: process.env.BENCH_VALIDATE !== '0' })
-  let hub = new Hub<ReturnType<typeof tickItem>>()
+  const fanout = new HubFanout(tickItem)
 
   app.get('/burst', { schema: { sse: { tick: TickSchema } } }, async (request, reply) =>
     reply.sseStream(ticks(countParam(request.url, 1000), tickItem)))
   app.get('/tokens', { schema: { sse: { message: DeltaSchema } } }, async (request, reply) =>
     reply.sseStream(tokens(countParam(request.url, 1000), deltaItem), { done: '[DONE]' }))
   app.get('/fanout', { schema: { sse: { tick: TickSchema } } }, async (_request, reply) =>
-    reply.sseStream(hub.subscribe()))
+    reply.sseStream(fanout.subscribe()))
   app.get('/churn', { schema: { sse: { tick: TickSchema } } }, async (_request, reply) =>
     reply.sseStream(({ signal }) => oneThenIdle(tickItem({ value: 0, ts: 0 }), signal)))
   app.get('/abort', { schema: { sse: { chunk: ChunkSchema } } }, async (_request, reply) =>
@@ -41,13 +41,6 @@ serve(async () => {
   await app.listen({ port: 0, host: '127.0.0.1' })
   return {
     server: app.server,
-    fanout: {
-      size: () => hub.subscribers,
-      publish: tick => hub.publish(tickItem(tick)),
-      end: () => {
-        hub.end()
-        hub = new Hub()
-      }
-    }
+    fanout
   }
 })
