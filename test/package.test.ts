@@ -169,29 +169,24 @@ t.test('a CommonJS app requires the plugin, with .default and .fastifyTypedSse p
   ], 'the valid event, then the failure event for the invalid one')
 })
 
-t.test('a TypeScript ESM project (NodeNext) type-checks against the packed ESM typings and runs', async (t) => {
-  const { compile, start } = await consumers().typescriptEsm
-  t.equal(compile.code, 0, `tsc reports no error (and each @ts-expect-error finds one)\n${diagnostics(compile)}`)
-  const files = compiledFiles(compile)
-  t.ok(files.some((file) => file.endsWith('node_modules/fastify-typed-sse/dist/esm/index.d.ts')), 'uses the package\'s ESM typings')
-  t.notOk(files.some((file) => file.includes('node_modules/fastify-typed-sse/dist/cjs/')), 'and none of its CommonJS typings')
-  t.ok(files.some((file) => file.endsWith('@sinclair/typebox/build/esm/index.d.mts')), 'TypeBox resolves to its ESM typings')
-  if (start === undefined) return
-  t.equal(start.code, 0, describe(start))
-  t.same(report(start), { namedIsDefault: true, decorated: true })
-})
+const typescriptProjects = [
+  { name: 'ESM project (NodeNext)', key: 'typescriptEsm', own: 'esm', other: 'cjs', typebox: '@sinclair/typebox/build/esm/index.d.mts' },
+  { name: 'CommonJS project (Node16)', key: 'typescriptCjs', own: 'cjs', other: 'esm', typebox: '@sinclair/typebox/build/cjs/index.d.ts' }
+] as const
 
-t.test('a TypeScript CommonJS project (Node16) type-checks against the packed CommonJS typings and runs', async (t) => {
-  const { compile, start } = await consumers().typescriptCjs
-  t.equal(compile.code, 0, `tsc reports no error (and each @ts-expect-error finds one)\n${diagnostics(compile)}`)
-  const files = compiledFiles(compile)
-  t.ok(files.some((file) => file.endsWith('node_modules/fastify-typed-sse/dist/cjs/index.d.ts')), 'uses the package\'s CommonJS typings')
-  t.notOk(files.some((file) => file.includes('node_modules/fastify-typed-sse/dist/esm/')), 'and none of its ESM typings')
-  t.ok(files.some((file) => file.endsWith('@sinclair/typebox/build/cjs/index.d.ts')), 'TypeBox resolves to its CommonJS typings')
-  if (start === undefined) return
-  t.equal(start.code, 0, describe(start))
-  t.same(report(start), { namedIsDefault: true, decorated: true })
-})
+for (const project of typescriptProjects) {
+  t.test(`a TypeScript ${project.name} type-checks against the packed ${project.own} typings and runs`, async (t) => {
+    const { compile, start } = await consumers()[project.key]
+    t.equal(compile.code, 0, `tsc reports no error (and each @ts-expect-error finds one)\n${diagnostics(compile)}`)
+    const files = compiledFiles(compile)
+    t.ok(files.some((file) => file.endsWith(`node_modules/fastify-typed-sse/dist/${project.own}/index.d.ts`)), `uses the package's ${project.own} typings`)
+    t.notOk(files.some((file) => file.includes(`node_modules/fastify-typed-sse/dist/${project.other}/`)), `and none of its ${project.other} typings`)
+    t.ok(files.some((file) => file.endsWith(project.typebox)), `TypeBox resolves to its ${project.own} typings`)
+    if (start === undefined) return
+    t.equal(start.code, 0, describe(start))
+    t.same(report(start), { namedIsDefault: true, decorated: true })
+  })
+}
 
 /** tsc's error lines, without the file list. */
 function diagnostics (compile: Run): string {
