@@ -16,24 +16,23 @@ const plugin: FastifyPluginAsync<SseOptions> = async (fastify, options) => {
   const registry: StreamRegistry = { heartbeat: new Heartbeat(), open: new Set() }
   const validatorsBySchema = new WeakMap<object, EventValidators>()
 
-  function validatorsOf (sse: unknown, route: string): EventValidators | undefined {
+  function validatorsOf (sse: unknown, route: { method: unknown, url?: string }): EventValidators | undefined {
     if (sse === undefined || sse === null) return undefined
     let validators = validatorsBySchema.get(sse as object)
     if (validators === undefined) {
-      validators = compileEventSchemas(sse, route)
+      validators = compileEventSchemas(sse, `${String(route.method)} ${route.url}`)
       validatorsBySchema.set(sse as object, validators)
     }
     return validators
   }
 
   fastify.addHook('onRoute', (route) => {
-    validatorsOf(route.schema?.sse, `${String(route.method)} ${route.url}`)
+    validatorsOf(route.schema?.sse, route)
   })
 
   fastify.decorateReply('sseStream', function (this: FastifyReply, source: unknown, streamOptions?: SseStreamOptions) {
-    const { method, url, schema } = this.routeOptions
     // Routes registered before the plugin were not seen by onRoute: compiled on first use, then cached.
-    const validators = validatorsOf(schema?.sse, `${method} ${url}`)
+    const validators = validatorsOf(this.routeOptions.schema?.sse, this.routeOptions)
     startStream(this, source, streamSettings(defaults, streamOptions), validators, registry)
     return this
   })

@@ -3,7 +3,7 @@
 
 import type { SseOptions, SseStreamOptions, SseInvalidEventPolicy } from '../types/index.js'
 import { FST_SSE_INVALID_OPTION } from './errors.js'
-import { isRetry } from './wire.js'
+import { isNonNegativeInteger } from './wire.js'
 
 export interface StreamSettings {
   readonly heartbeatInterval: number
@@ -42,10 +42,10 @@ function merge (base: StreamSettings, options: SseStreamOptions | undefined, all
     if (!allowed.has(key)) throw new FST_SSE_INVALID_OPTION(`unknown option "${key}" (known: ${[...allowed].join(', ')})`)
   }
   const { heartbeatInterval, retry, validate, onInvalidEvent, done } = options
-  if (heartbeatInterval !== undefined && !(Number.isSafeInteger(heartbeatInterval) && heartbeatInterval >= 0 && heartbeatInterval <= MAX_INTERVAL)) {
+  if (heartbeatInterval !== undefined && !(isNonNegativeInteger(heartbeatInterval) && heartbeatInterval <= MAX_INTERVAL)) {
     throw new FST_SSE_INVALID_OPTION(`heartbeatInterval must be an integer number of milliseconds from 0 to ${MAX_INTERVAL}, got ${String(heartbeatInterval)}`)
   }
-  if (retry !== undefined && !isRetry(retry)) {
+  if (retry !== undefined && !isNonNegativeInteger(retry)) {
     throw new FST_SSE_INVALID_OPTION(`retry must be a non-negative integer number of milliseconds, got ${String(retry)}`)
   }
   if (validate !== undefined && typeof validate !== 'boolean') {

@@ -118,7 +118,7 @@ export class SseStream implements Beating {
     // when the source has some ready, else on their own.
     if (this.settings.retry !== undefined) this.pending = retryLine(this.settings.retry)
     this.flushQueued = true
-    process.nextTick(flushHead, this)
+    process.nextTick(flushPending, this)
 
     const raw = this.raw
     raw[kStream] = this
@@ -251,17 +251,11 @@ export class SseStream implements Beating {
     if (!this.raw.write(chunk)) this.needDrain = true
   }
 
-  /** The flush queued by send(), at the end of the tick. */
+  /** The flush queued by start() or send(), at the end of the tick. */
   flushQueuedWrites (): void {
     this.flushQueued = false
-    this.flush()
-  }
-
-  /** The first flush: what the source had ready with the headers, or the headers alone. */
-  flushFirst (): void {
-    this.flushQueued = false
     if (this.pending !== '') this.flush()
-    else if (!this.active && !this.ended) this.raw.flushHeaders?.() // nothing was written yet
+    else if (!this.active && !this.ended) this.raw.flushHeaders?.() // nothing written yet: the headers alone
   }
 
   private finish (): void {
@@ -368,10 +362,6 @@ function onResponseDrain (this: RawResponse): void {
 
 function flushPending (stream: SseStream): void {
   stream.flushQueuedWrites()
-}
-
-function flushHead (stream: SseStream): void {
-  stream.flushFirst()
 }
 
 function iteratorOf (iterable: unknown): SourceIterator {

@@ -15,26 +15,29 @@ export class InvalidItem extends Error {
   }
 }
 
+/** One `prefix` line per line of text: CR, LF and CRLF all end a line, as for every SSE parser. */
+function prefixedLines (prefix: string, text: string): string {
+  if (!HAS_LINE_BREAK.test(text)) return prefix + text + '\n'
+  let out = ''
+  for (const line of text.split(LINE_BREAK)) out += prefix + line + '\n'
+  return out
+}
+
 /** `data` as text: one `data:` line per line, so a spec parser gives the text back (breaks as LF). */
 export function dataLines (text: string): string {
-  if (!HAS_LINE_BREAK.test(text)) return 'data: ' + text + '\n'
-  let out = ''
-  for (const line of text.split(LINE_BREAK)) out += 'data: ' + line + '\n'
-  return out
+  return prefixedLines('data: ', text)
 }
 
 /** A comment: one `:` line per line of text. No blank line follows, so no client sees an event. */
 export function commentLines (text: string): string {
-  if (!HAS_LINE_BREAK.test(text)) return ': ' + text + '\n'
-  let out = ''
-  for (const line of text.split(LINE_BREAK)) out += ': ' + line + '\n'
-  return out
+  return prefixedLines(': ', text)
 }
 
 /** The heartbeat: a bare comment line. */
 export const HEARTBEAT = ':\n'
 
-export function isRetry (value: unknown): value is number {
+/** What `retry` and a number `id` must be. */
+export function isNonNegativeInteger (value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0
 }
 
@@ -93,8 +96,8 @@ export function frameEvent (eventLine: string, id: unknown, retry: unknown, data
   let out = eventLine
   if (id !== undefined) out += 'id: ' + formatId(id) + '\n'
   if (retry !== undefined) {
-    if (!isRetry(retry)) throw new InvalidItem('retry must be a non-negative integer')
-    out += 'retry: ' + retry + '\n'
+    if (!isNonNegativeInteger(retry)) throw new InvalidItem('retry must be a non-negative integer')
+    out += retryLine(retry)
   }
   return out + data + '\n'
 }
@@ -104,6 +107,6 @@ function formatId (id: unknown): string {
     if (!isFieldValue(id)) throw new InvalidItem('id must not contain CR, LF or NUL')
     return id
   }
-  if (Number.isSafeInteger(id) && (id as number) >= 0) return String(id)
+  if (isNonNegativeInteger(id)) return String(id)
   throw new InvalidItem('id must be a string or a non-negative safe integer')
 }

@@ -4,11 +4,11 @@
 // Fastify's default forceCloseConnections throughout.
 
 import { test } from 'tap'
-import http, { type IncomingMessage } from 'node:http'
+import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createParser } from 'eventsource-parser'
 import type { FastifyInstance } from 'fastify'
 import { listen } from './helpers/server.js'
+import { connect } from './helpers/sse-client.js'
 import { plateau, trackTimers, waitFor } from './helpers/wait.js'
 
 const STREAMS = 300
@@ -37,33 +37,6 @@ function handles (): Record<string, number> {
     if (kind.startsWith('TCP')) counts[kind] = (counts[kind] ?? 0) + 1
   }
   return counts
-}
-
-interface SseClient {
-  response: IncomingMessage
-  events: number
-  /** The server ended the response cleanly. */
-  ended: boolean
-  closed: boolean
-}
-
-async function connect (url: string, agent: http.Agent, options: { read?: boolean } = {}): Promise<SseClient> {
-  const request = http.get(url, { agent })
-  const response = await new Promise<IncomingMessage>((resolve, reject) => {
-    request.once('response', resolve)
-    request.once('error', reject)
-  })
-  request.on('error', () => {}) // a stalled client's stream is cut, which surfaces as ECONNRESET
-  const client: SseClient = { response, events: 0, ended: false, closed: false }
-  if (options.read !== false) {
-    const parser = createParser({ onEvent: () => { client.events++ } })
-    response.setEncoding('utf8')
-    response.on('data', (text: string) => parser.feed(text))
-  }
-  response.on('end', () => { client.ended = true })
-  response.on('close', () => { client.closed = true })
-  response.on('error', () => {})
-  return client
 }
 
 test(`app.close() with ${STREAMS} open streams resolves promptly and ends every one of them`, async (t) => {
@@ -104,9 +77,9 @@ test(`app.close() with ${STREAMS} open streams resolves promptly and ends every 
   t.teardown(() => agent.destroy()) // before the app closes: a failed test leaves no client holding it open
 
   const clients = await Promise.all(Array.from({ length: STREAMS }, (_, n) =>
-    connect(`${url}/${n % 2 === 0 ? 'deaf' : 'listening'}`, agent)))
-  await waitFor(() => clients.every(client => client.events === 1), 10_000,
-    () => `every client's first event (${clients.filter(client => client.events === 1).length} of ${STREAMS})`)
+    connect(`${url}/${n % 2 === 0 ? 'deaf' : 'listening'}`, { agent })))
+  await waitFor(() => clients.every(client => client.events.length === 1), 10_000,
+    () => `every client's first event (${clients.filter(client => client.events.length === 1).length} of ${STREAMS})`)
   t.same(started, { deaf: STREAMS / 2, listening: STREAMS / 2 })
 
   const closeTook = await timedClose(app)
@@ -161,9 +134,9 @@ test('app.close() resolves promptly when some clients have stopped reading', asy
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity })
   t.teardown(() => agent.destroy())
 
-  const stalled = await Promise.all(Array.from({ length: 5 }, () => connect(url + '/flood', agent, { read: false })))
-  const reading = await Promise.all(Array.from({ length: 20 }, () => connect(url + '/idle', agent)))
-  await waitFor(() => reading.every(client => client.events === 1), 10_000, () => 'every reading client\'s first event')
+  const stalled = await Promise.all(Array.from({ length: 5 }, () => connect(url + '/flood', { agent, read: false })))
+  const reading = await Promise.all(Array.from({ length: 20 }, () => connect(url + '/idle', { agent })))
+  await waitFor(() => reading.every(client => client.events.length === 1), 10_000, () => 'every reading client\'s first event')
   // Every flood has filled its client's buffers once the pulls stop.
   await plateau(() => pulled, 1000, 20_000)
   t.equal(finalized, 0)

@@ -6,7 +6,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { EventSource } from 'eventsource'
 import type { FastifyInstance } from 'fastify'
 import type { SseComment, SseEvent, SseOptions } from '../index.js'
-import { InvalidItem, commentLines, dataField, dataLines, eventField, frameEvent, isFieldValue, isRetry, retryLine } from '../lib/wire.js'
+import { InvalidItem, commentLines, dataField, dataLines, eventField, frameEvent, isFieldValue, isNonNegativeInteger, retryLine } from '../lib/wire.js'
 import { listen } from './helpers/server.js'
 
 type Item = SseEvent | SseComment
@@ -133,7 +133,7 @@ test('lib/wire.ts', async (t) => {
     }
   })
 
-  t.test('isFieldValue, isRetry and retryLine', async (t) => {
+  t.test('isFieldValue, isNonNegativeInteger and retryLine', async (t) => {
     t.ok(isFieldValue(''))
     t.ok(isFieldValue('ok: event: x'))
     t.ok(isFieldValue('😀\u2028'))
@@ -141,12 +141,12 @@ test('lib/wire.ts', async (t) => {
     t.notOk(isFieldValue('\r'))
     t.notOk(isFieldValue('\0'))
     t.notOk(isFieldValue('\udfff'))
-    t.ok(isRetry(0))
-    t.ok(isRetry(3000))
-    t.notOk(isRetry(-1))
-    t.notOk(isRetry(1.5))
-    t.notOk(isRetry('1'))
-    t.notOk(isRetry(2 ** 53))
+    t.ok(isNonNegativeInteger(0))
+    t.ok(isNonNegativeInteger(3000))
+    t.notOk(isNonNegativeInteger(-1))
+    t.notOk(isNonNegativeInteger(1.5))
+    t.notOk(isNonNegativeInteger('1'))
+    t.notOk(isNonNegativeInteger(2 ** 53))
     t.equal(retryLine(0), 'retry: 0\n')
   })
 })

@@ -5,57 +5,16 @@
 // chosen moment.
 
 import { test } from 'tap'
-import http, { type IncomingMessage } from 'node:http'
+import http from 'node:http'
 import type { Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import type { SseEvent, SseSourceContext } from '../index.js'
 import { listen } from './helpers/server.js'
+import { connect } from './helpers/sse-client.js'
 import { trackTimers, waitFor } from './helpers/wait.js'
 
 /** How long "at once" may take on a busy machine; waiting for a blocked await (or a heartbeat) takes far longer. */
 const PROMPTLY_MS = 500
-
-interface SseClient {
-  response: IncomingMessage
-  events: EventSourceMessage[]
-  /** The response ended cleanly (the server ended it). */
-  ended: boolean
-  /** The response is over, however it ended. */
-  closed: boolean
-  leave (): void
-}
-
-/** Opens a stream with node:http and parses what arrives with eventsource-parser. */
-async function connect (url: string, options: { method?: string, body?: unknown, headers?: Record<string, string>, agent?: http.Agent } = {}): Promise<SseClient> {
-  const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
-  const headers: Record<string, string | number> = { ...options.headers }
-  if (payload !== undefined) {
-    headers['content-type'] = 'application/json'
-    headers['content-length'] = Buffer.byteLength(payload)
-  }
-  const request = http.request(url, { method: options.method ?? 'GET', headers, agent: options.agent ?? false })
-  const response = await new Promise<IncomingMessage>((resolve, reject) => {
-    request.once('response', resolve)
-    request.once('error', reject)
-    request.end(payload)
-  })
-  request.on('error', () => {}) // leaving on purpose may surface as ECONNRESET
-  const client: SseClient = {
-    response,
-    events: [],
-    ended: false,
-    closed: false,
-    leave: () => request.destroy()
-  }
-  const parser = createParser({ onEvent: (event) => client.events.push(event) })
-  response.setEncoding('utf8')
-  response.on('data', (text: string) => parser.feed(text))
-  response.on('end', () => { client.ended = true })
-  response.on('close', () => { client.closed = true })
-  response.on('error', () => {})
-  return client
-}
 
 /** What a test sees of one source: its context, its iterator's calls, and when its finally ran. */
 interface Probe {
