@@ -16,3 +16,12 @@ export const FST_SSE_INVALID_SCHEMA = createError<[string, string]>(
 
 export const FST_SSE_INVALID_EVENT = createError<[string]>(
   'FST_SSE_INVALID_EVENT', 'Invalid SSE event: %s', 500)
+
+export const FST_SSE_TOO_MANY_STREAMS = createError<[number]>(
+  'FST_SSE_TOO_MANY_STREAMS', 'Too many open event streams (maxStreams is %d); try again later', 503)
+
+export const FST_SSE_INVALID_TOPIC = createError<[string]>(
+  'FST_SSE_INVALID_TOPIC', 'Invalid hub topic: %s', 500, TypeError)
+
+export const FST_SSE_HUB_UNAVAILABLE = createError<[string]>(
+  'FST_SSE_HUB_UNAVAILABLE', 'The hub cannot reach its engine: %s', 503)

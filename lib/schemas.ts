@@ -12,9 +12,15 @@ export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set(['stream-error'
 /** How many schema errors of one event are logged. */
 const MAX_LOGGED_ERRORS = 10
 
-/** One declared event: its validator, and its `event:` line, written as is once the name is known to be declared. */
+/**
+ * One declared event: its compiled check, and its `event:` line, written as is once
+ * the name is known to be declared. Every schema kind compiles to this shape.
+ */
 export interface DeclaredEvent {
-  readonly validator: TypeCheck<TSchema>
+  /** One compiled check of a payload; runs once per event. */
+  check (data: unknown): boolean
+  /** Why a payload fails (called only after `check` said no), for the log. */
+  errors (data: unknown): SchemaError[]
   readonly eventLine: string
 }
 
@@ -41,7 +47,7 @@ export function compileEventSchemas (sse: unknown, route: string): EventValidato
       throw new FST_SSE_INVALID_SCHEMA(route, `the schema of event "${name}" is not a TypeBox schema`)
     }
     try {
-      validators.set(name, { validator: TypeCompiler.Compile(schema as TSchema), eventLine: eventField(name) })
+      validators.set(name, typeboxEvent(TypeCompiler.Compile(schema as TSchema), eventField(name)))
     } catch (err) {
       throw new FST_SSE_INVALID_SCHEMA(route, `the schema of event "${name}" does not compile: ${(err as Error).message}`)
     }
@@ -49,8 +55,16 @@ export function compileEventSchemas (sse: unknown, route: string): EventValidato
   return validators
 }
 
+function typeboxEvent (validator: TypeCheck<TSchema>, eventLine: string): DeclaredEvent {
+  return {
+    check: (data) => validator.Check(data),
+    errors: (data) => schemaErrors(validator, data),
+    eventLine
+  }
+}
+
 /** The first few reasons a payload fails its schema, for the log. */
-export function schemaErrors (validator: TypeCheck<TSchema>, data: unknown): SchemaError[] {
+function schemaErrors (validator: TypeCheck<TSchema>, data: unknown): SchemaError[] {
   const errors: SchemaError[] = []
   for (const error of validator.Errors(data)) {
     errors.push({ path: error.path, message: error.message })

@@ -9,8 +9,9 @@ import { FST_SSE_INVALID_EVENT, FST_SSE_INVALID_SOURCE, FST_SSE_REPLY_SENT } fro
 import type { Beating, Heartbeat } from './heartbeat.js'
 import { parseLastEventId } from './last-event-id.js'
 import type { StreamSettings } from './options.js'
-import { schemaErrors, type EventValidators } from './schemas.js'
-import { HEARTBEAT, InvalidItem, commentLines, dataField, dataLines, eventField, frameEvent, retryLine } from './wire.js'
+import { encodeItem } from './encode.js'
+import type { EventValidators } from './schemas.js'
+import { HEARTBEAT, InvalidItem, dataField, dataLines, eventField, frameEvent, retryLine } from './wire.js'
 
 /** What every stream of one plugin registration shares. */
 export interface StreamRegistry {
@@ -81,7 +82,8 @@ export class SseStream implements Beating {
     this.raw = reply.raw as unknown as RawResponse
     this.log = reply.log
     this.settings = settings
-    this.validators = validators
+    // Validation off: only the framing rules hold, as for a route without schemas.
+    this.validators = settings.validate ? validators : undefined
     this.registry = registry
   }
 
@@ -185,41 +187,13 @@ export class SseStream implements Beating {
   private push (item: unknown): void {
     let chunk: string
     try {
-      chunk = this.encode(item)
+      chunk = encodeItem(item, this.validators)
     } catch (err) {
       if (!(err instanceof InvalidItem)) throw err
       this.reject(item, err)
       return
     }
     this.send(chunk)
-  }
-
-  private encode (item: unknown): string {
-    if (typeof item !== 'object' || item === null) {
-      throw new InvalidItem('an item must be an event { event?, data, id?, retry? } or a comment { comment }')
-    }
-    const { event, data, id, retry, comment } = item as Record<string, unknown>
-    if (comment !== undefined) {
-      if (typeof comment !== 'string' || event !== undefined || data !== undefined || id !== undefined || retry !== undefined) {
-        throw new InvalidItem('a comment item is { comment: string } and nothing else')
-      }
-      if (!comment.isWellFormed()) throw new InvalidItem('comment contains a lone surrogate, which UTF-8 cannot carry')
-      return commentLines(comment)
-    }
-    const validators = this.validators
-    let eventLine: string
-    if (validators !== undefined && this.settings.validate) {
-      const name = event ?? 'message'
-      const declared = typeof name === 'string' ? validators.get(name) : undefined
-      if (declared === undefined) {
-        throw new InvalidItem(`unknown event ${JSON.stringify(name)}; the route declares ${[...validators.keys()].map(n => JSON.stringify(n)).join(', ')}`)
-      }
-      if (!declared.validator.Check(data)) throw new InvalidItem('data does not match the event\'s schema', schemaErrors(declared.validator, data))
-      eventLine = declared.eventLine
-    } else {
-      eventLine = eventField(event)
-    }
-    return frameEvent(eventLine, id, retry, dataField(data))
   }
 
   /** An invalid item: nothing of it was written; log it, then skip it or end the stream. */

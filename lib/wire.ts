@@ -102,6 +102,11 @@ export function frameEvent (eventLine: string, id: unknown, retry: unknown, data
   return out + data + '\n'
 }
 
+/** A position: the `id:` line and the blank line, which sets the client's last event id and dispatches nothing. */
+export function positionLine (id: unknown): string {
+  return 'id: ' + formatId(id) + '\n\n'
+}
+
 function formatId (id: unknown): string {
   if (typeof id === 'string') {
     if (!isFieldValue(id)) throw new InvalidItem('id must not contain CR, LF or NUL')

@@ -54,6 +54,18 @@ export interface SseComment {
   retry?: undefined
 }
 
+/**
+ * A position: the `id:` line alone. The client stores the id as its last event id and
+ * dispatches no event; it is never checked against `schema.sse`.
+ */
+export interface SsePosition {
+  id: SseEventId
+  event?: undefined
+  data?: undefined
+  retry?: undefined
+  comment?: undefined
+}
+
 /** What the source function is called with. */
 export interface SseSourceContext {
   /** Aborts when the stream ends: the client left, the server closed, or the stream finished. */
@@ -84,9 +96,9 @@ type EventOf<Name extends string, Schema> = string extends Name
 /** The items a route accepts, from its schema: typed events when it declares `schema.sse`. */
 export type SseItemOf<RouteSchema> = RouteSchema extends { sse: infer Events }
   ? Events extends Record<string, unknown>
-    ? { [Name in keyof Events & string]: EventOf<Name, Events[Name]> }[keyof Events & string] | SseComment
-    : SseEvent | SseComment
-  : SseEvent | SseComment
+    ? { [Name in keyof Events & string]: EventOf<Name, Events[Name]> }[keyof Events & string] | SseComment | SsePosition
+    : SseEvent | SseComment | SsePosition
+  : SseEvent | SseComment | SsePosition
 
 /** `schema.sse`: event names mapped to their TypeBox schemas. */
 export type SseEventSchemas = Record<string, object>

@@ -10,6 +10,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import fastifyTypedSse, {
   fastifyTypedSse as namedExport,
   type SseComment,
+  type SsePosition,
   type SseEvent,
   type SseEventId,
   type SseEventSchemas,
@@ -374,6 +375,8 @@ describe('exported types', () => {
     expect<SseEvent<'tick', { value: number }>>().type.not.toBeAssignableFrom<{ event: 'tock', data: { value: number } }>()
     expect<SseEvent<'tick', { value: number }>>().type.not.toBeAssignableFrom<{ event: 'tick', data: { value: string } }>()
     expect<SseComment>().type.toBeAssignableFrom<{ comment: string }>()
+    expect<SsePosition>().type.toBeAssignableFrom<{ id: '1-0' }>()
+    expect<SsePosition>().type.not.toBeAssignableFrom<{ id: '1-0', data: 'x' }>()
     expect<SseComment>().type.not.toBeAssignableFrom<{ comment: number }>()
     expect<SseSourceContext>().type.toBe<{ signal: AbortSignal, lastEventId: string | undefined }>()
   })
@@ -394,8 +397,8 @@ describe('exported types', () => {
     expect<Items>().type.not.toBeAssignableFrom<{ event: 'tock', data: { value: number } }>()
     expect<Items>().type.not.toBeAssignableFrom<{ event: 'tick', data: string }>()
     expect<Items>().type.not.toBeAssignableFrom<{ data: { value: number } }>()
-    expect<SseItemOf<{ querystring: typeof Tick }>>().type.toBe<SseEvent | SseComment>()
-    expect<SseItemOf<FastifySchema>>().type.toBe<SseEvent | SseComment>()
+    expect<SseItemOf<{ querystring: typeof Tick }>>().type.toBe<SseEvent | SseComment | SsePosition>()
+    expect<SseItemOf<FastifySchema>>().type.toBe<SseEvent | SseComment | SsePosition>()
   })
 
   test('SseSource and SseEventSchemas', () => {

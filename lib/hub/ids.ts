@@ -1,0 +1,28 @@
+// Event ids of the `<ms>-<seq>` form that every engine uses (Redis stream ids).
+
+const ID = /^(0|[1-9]\d{0,15})-(0|[1-9]\d{0,19})$/
+
+/** An id's two parts, or `undefined` when it is not of the engine's form. */
+export function parseId (id: string): [ms: bigint, seq: bigint] | undefined {
+  const match = ID.exec(id)
+  if (match === null) return undefined
+  const ms = BigInt(match[1] as string)
+  const seq = BigInt(match[2] as string)
+  // Redis ids are two unsigned 64-bit numbers.
+  if (ms > 0xffffffffffffffffn || seq > 0xffffffffffffffffn) return undefined
+  return [ms, seq]
+}
+
+/** Whether a string is an id of the engine's form. */
+export function isId (id: string): boolean {
+  return parseId(id) !== undefined
+}
+
+/** Orders two well-formed ids: negative when `a` comes first, 0 when equal. */
+export function compareIds (a: string, b: string): number {
+  if (a === b) return 0
+  const [aMs, aSeq] = parseId(a) as [bigint, bigint]
+  const [bMs, bSeq] = parseId(b) as [bigint, bigint]
+  if (aMs !== bMs) return aMs < bMs ? -1 : 1
+  return aSeq < bSeq ? -1 : aSeq > bSeq ? 1 : 0
+}
