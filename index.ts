@@ -6,13 +6,14 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { Heartbeat } from './lib/heartbeat.js'
 import { pluginSettings, streamSettings } from './lib/options.js'
-import { compileEventSchemas, type EventValidators } from './lib/schemas.js'
+import { compileEventSchemas, loadSchemaCompilers, type EventValidators } from './lib/schemas.js'
 import { startStream, type StreamRegistry } from './lib/stream.js'
 import type { SseOptions, SseStreamOptions } from './types/index.js'
 
 // Async, so that a bad option rejects the registration instead of throwing out of it.
 const plugin: FastifyPluginAsync<SseOptions> = async (fastify, options) => {
   const defaults = pluginSettings(options)
+  await loadSchemaCompilers() // before any route: typebox 1.x's compiler is ESM only
   const registry: StreamRegistry = { heartbeat: new Heartbeat(), open: new Set() }
   const validatorsBySchema = new WeakMap<object, EventValidators>()
 

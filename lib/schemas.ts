@@ -1,9 +1,10 @@
 // A route's `schema.sse` to one compiled validator per event name. Compiled
-// once per route, when the route is registered, never per request.
+// once per route, when the route is registered, never per request. Each schema
+// kind (TypeBox 0.34, typebox 1.x, Standard Schema) has its adapter beside this file.
 
-import { Kind, type TSchema } from '@sinclair/typebox'
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { FST_SSE_INVALID_SCHEMA } from './errors.js'
+import { isStandardSchema, isKnownAsync, standardSchemaCheck } from './schema-standard.js'
+import { isTypeBox034, isTypeBox1, preloadTypeBox1, typeBox034Check, typeBox1Check } from './schema-typebox.js'
 import { eventField, isFieldValue } from './wire.js'
 
 /** Names an event may not have: the plugin's own failure event, and the name EventSource uses for broken connections. */
@@ -24,6 +25,9 @@ export interface DeclaredEvent {
   readonly eventLine: string
 }
 
+/** A kind's compiled check of a payload, without the event line. */
+export type SchemaCheck = Pick<DeclaredEvent, 'check' | 'errors'>
+
 export type EventValidators = ReadonlyMap<string, DeclaredEvent>
 
 export interface SchemaError {
@@ -31,9 +35,19 @@ export interface SchemaError {
   message: string
 }
 
+const SCHEMA_KINDS = 'a TypeBox schema (@sinclair/typebox 0.34 or typebox 1.x) or a Standard Schema v1 validator (Zod, Valibot, ArkType)'
+
+/**
+ * Loads what compiling some schema kinds needs and cannot load synchronously
+ * everywhere (typebox 1.x is ESM only). The plugin awaits it when it registers.
+ */
+export function loadSchemaCompilers (): Promise<void> {
+  return preloadTypeBox1()
+}
+
 export function compileEventSchemas (sse: unknown, route: string): EventValidators {
   if (typeof sse !== 'object' || sse === null || Array.isArray(sse)) {
-    throw new FST_SSE_INVALID_SCHEMA(route, 'it must be an object mapping event names to TypeBox schemas')
+    throw new FST_SSE_INVALID_SCHEMA(route, `it must be an object mapping event names to schemas, each ${SCHEMA_KINDS}`)
   }
   const validators = new Map<string, DeclaredEvent>()
   for (const [name, schema] of Object.entries(sse)) {
@@ -43,32 +57,29 @@ export function compileEventSchemas (sse: unknown, route: string): EventValidato
     if (RESERVED_EVENT_NAMES.has(name)) {
       throw new FST_SSE_INVALID_SCHEMA(route, `event name "${name}" is reserved (${name === 'error' ? 'EventSource fires "error" for broken connections' : 'the plugin sends it when a stream fails'})`)
     }
-    if (typeof schema !== 'object' || schema === null || !(Kind in schema)) {
-      throw new FST_SSE_INVALID_SCHEMA(route, `the schema of event "${name}" is not a TypeBox schema`)
-    }
-    try {
-      validators.set(name, typeboxEvent(TypeCompiler.Compile(schema as TSchema), eventField(name)))
-    } catch (err) {
-      throw new FST_SSE_INVALID_SCHEMA(route, `the schema of event "${name}" does not compile: ${(err as Error).message}`)
-    }
+    validators.set(name, { ...compileSchema(schema, name, route), eventLine: eventField(name) })
   }
   return validators
 }
 
-function typeboxEvent (validator: TypeCheck<TSchema>, eventLine: string): DeclaredEvent {
-  return {
-    check: (data) => validator.Check(data),
-    errors: (data) => schemaErrors(validator, data),
-    eventLine
+function compileSchema (schema: unknown, name: string, route: string): SchemaCheck {
+  const invalid = (reason: string): Error => new FST_SSE_INVALID_SCHEMA(route, `the schema of event "${name}" ${reason}`)
+  const isObject = typeof schema === 'object' && schema !== null
+  if (isObject && isTypeBox034(schema)) return compileOrThrow(() => typeBox034Check(schema, MAX_LOGGED_ERRORS), invalid)
+  if (isObject && isTypeBox1(schema)) return compileOrThrow(() => typeBox1Check(schema, MAX_LOGGED_ERRORS), invalid)
+  if ((isObject || typeof schema === 'function') && isStandardSchema(schema)) {
+    if (isKnownAsync(schema)) throw invalid(ASYNC_SCHEMA)
+    return standardSchemaCheck(schema, MAX_LOGGED_ERRORS, () => invalid(ASYNC_SCHEMA))
   }
+  throw invalid(`is not a schema: expected ${SCHEMA_KINDS}`)
 }
 
-/** The first few reasons a payload fails its schema, for the log. */
-function schemaErrors (validator: TypeCheck<TSchema>, data: unknown): SchemaError[] {
-  const errors: SchemaError[] = []
-  for (const error of validator.Errors(data)) {
-    errors.push({ path: error.path, message: error.message })
-    if (errors.length === MAX_LOGGED_ERRORS) break
+const ASYNC_SCHEMA = 'validates asynchronously; events are checked before they are written, in the same tick, so their schemas must validate synchronously (no async refinements or pipes)'
+
+function compileOrThrow (compile: () => SchemaCheck, invalid: (reason: string) => Error): SchemaCheck {
+  try {
+    return compile()
+  } catch (err) {
+    throw invalid(`does not compile: ${(err as Error).message}`)
   }
-  return errors
 }
