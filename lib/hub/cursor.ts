@@ -1,0 +1,292 @@
+// One subscriber: a cursor over its topic's window of frames. It yields the very
+// FramedEvent objects of the window (no copy, no queue, no JSON per subscriber);
+// one that falls behind the window, or resumes from an older id, reads pages from
+// the engine after its last delivered id and rejoins the window at the seam.
+// Where its position cannot be proven it yields one `reset`.
+//
+// Hand-written rather than an async generator: a generator cannot be ended while
+// it awaits, and would need a closure and a queue per subscriber.
+
+import { FramedEvent } from '../encode.js'
+import { FST_SSE_HUB_UNAVAILABLE } from '../errors.js'
+import { positionLine } from '../wire.js'
+import type { EngineEntry, HubEngine } from './engine.js'
+import { compareIds, isId } from './ids.js'
+import { PAGE_SIZE, frame, resetFrame, type Topic, type TopicReader } from './topic.js'
+
+export interface CursorSettings {
+  readonly from: 'now' | 'earliest'
+  readonly onGap: 'reset' | 'end'
+  /** Where to resume: the option, else the request's Last-Event-ID. */
+  readonly resumeId: string | undefined
+}
+
+/** Called when a cursor ends, so that its topic stops once nobody reads it. */
+export type Release = (cursor: Cursor, topic: Topic) => void
+
+const enum State { Starting, Live, CatchingUp, Busy, Ending, Done }
+
+const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true }
+const DONE_PROMISE: Promise<IteratorReturnResult<undefined>> = Promise.resolve(DONE)
+
+export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncIterable<FramedEvent>, TopicReader {
+  private readonly topic: Topic
+  private readonly engine: HubEngine
+  private readonly settings: CursorSettings
+  private readonly release: Release
+  private readonly signal: AbortSignal | undefined
+  private state = State.Starting
+  /** The number of the next window frame to yield. */
+  private position = 0
+  /** The id of the last event yielded; the resume point of a catch-up. */
+  private lastId: string | undefined
+  /** A page of history being yielded while catching up. */
+  private page: readonly EngineEntry[] | undefined
+  private pageIndex = 0
+  /** The engine had events the window has not yet: skip window frames up to this id. */
+  private skipThrough: string | undefined
+  /** One item to yield before anything else: the position, or a reset. */
+  private queued: FramedEvent | undefined
+  private resolve: ((result: IteratorResult<FramedEvent, undefined>) => void) | undefined
+  private reject: ((err: unknown) => void) | undefined
+  /** The executor of every pending next(): one function per cursor, not one per event. */
+  private readonly capture = (resolve: (result: IteratorResult<FramedEvent, undefined>) => void, reject: (err: unknown) => void): void => {
+    this.resolve = resolve
+    this.reject = reject
+  }
+
+  constructor (topic: Topic, engine: HubEngine, settings: CursorSettings, release: Release, signal: AbortSignal | undefined) {
+    this.topic = topic
+    this.engine = engine
+    this.settings = settings
+    this.release = release
+    this.signal = signal
+    topic.readers.add(this)
+    if (signal?.aborted === true) this.finish()
+    else signal?.addEventListener('abort', this, { once: true })
+  }
+
+  [Symbol.asyncIterator] (): this {
+    return this
+  }
+
+  next (): Promise<IteratorResult<FramedEvent, undefined>> {
+    if (this.state === State.Done) return DONE_PROMISE
+    if (this.resolve !== undefined) return Promise.reject(new Error('a hub subscription is read one next() at a time'))
+    const result = this.step()
+    if (result !== undefined) return Promise.resolve(result)
+    return new Promise(this.capture)
+  }
+
+  async return (): Promise<IteratorReturnResult<undefined>> {
+    this.finish()
+    return DONE
+  }
+
+  /** The signal aborted (the cursor is its own listener: no closure per subscriber). */
+  handleEvent (): void {
+    this.finish()
+  }
+
+  /** The topic has a new frame: a cursor waiting for one takes it. */
+  wake (): void {
+    if (this.resolve === undefined || this.state !== State.Live) return
+    const result = this.step()
+    if (result !== undefined) this.settle(result)
+  }
+
+  /** The hub closes. */
+  end (): void {
+    this.finish()
+  }
+
+  /** The next result if it is at hand; otherwise undefined, and a wake-up or a read is on its way. */
+  private step (): IteratorResult<FramedEvent, undefined> | undefined {
+    const queued = this.queued
+    if (queued !== undefined) {
+      this.queued = undefined
+      return { value: queued, done: false }
+    }
+    switch (this.state) {
+      case State.Ending:
+        this.finish()
+        return DONE
+      case State.Live: return this.fromWindow()
+      case State.CatchingUp: return this.fromPage()
+      case State.Starting:
+        this.state = State.Busy
+        this.begin().catch((err: unknown) => this.fail(err))
+        return undefined
+      default: return this.state === State.Done ? DONE : undefined
+    }
+  }
+
+  private fromWindow (): IteratorResult<FramedEvent, undefined> | undefined {
+    const topic = this.topic
+    while (this.position < topic.count) {
+      if (topic.count - this.position > topic.capacity) {
+        // Fell behind: the frames it has not seen were overwritten. The history has them.
+        this.fetch()
+        return undefined
+      }
+      const framed = topic.frameAt(this.position++)
+      if (this.skipThrough !== undefined) {
+        if (compareIds(framed.id, this.skipThrough) <= 0) continue
+        this.skipThrough = undefined
+      }
+      this.lastId = framed.id
+      return { value: framed, done: false }
+    }
+    return undefined
+  }
+
+  private fromPage (): IteratorResult<FramedEvent, undefined> | undefined {
+    const page = this.page as readonly EngineEntry[]
+    if (this.pageIndex < page.length) {
+      const entry = page[this.pageIndex++] as EngineEntry
+      this.lastId = entry.id
+      return { value: frame(entry.id, entry.body), done: false }
+    }
+    this.page = undefined
+    // A short page was the end of the history: the window takes over. A full one: read on.
+    if (page.length < PAGE_SIZE) return this.rejoin()
+    this.fetch()
+    return undefined
+  }
+
+  private async begin (): Promise<void> {
+    await this.topic.ready
+    if (this.state === State.Done) return
+    const topic = this.topic
+    const { resumeId, from } = this.settings
+    if (resumeId === undefined) {
+      if (from === 'now') {
+        // The position item: a client that drops before its first event resumes from here.
+        this.queued = new FramedEvent(positionLine(topic.lastId), topic.lastId)
+        this.live(topic.count, topic.lastId)
+      } else {
+        this.fetch()
+        return
+      }
+    } else if (!isId(resumeId)) {
+      this.gap('unknown-id')
+    } else if (resumeId === topic.lastId) {
+      this.live(topic.count, resumeId)
+    } else {
+      const n = topic.find(resumeId)
+      if (n >= 0) {
+        this.live(n + 1, resumeId)
+      } else {
+        this.lastId = resumeId
+        this.fetch()
+        return
+      }
+    }
+    this.resume()
+  }
+
+  /** Reads the next page of history after the last delivered id (from the oldest when none). */
+  private fetch (): void {
+    this.state = State.Busy
+    const topic = this.topic
+    // For a subscription from the earliest event of an empty history: where the window stood.
+    const countBefore = topic.count
+    const idBefore = topic.lastId
+    this.engine.read(topic.name, this.lastId, PAGE_SIZE).then((page) => {
+      if (this.state === State.Done) return
+      if (page.status !== 'ok') {
+        this.gap(page.status)
+      } else if (page.entries.length > 0) {
+        this.page = page.entries
+        this.pageIndex = 0
+        this.state = State.CatchingUp
+      } else if (this.lastId === undefined) {
+        this.queued = new FramedEvent(positionLine(idBefore), idBefore)
+        this.live(countBefore, idBefore)
+      } else {
+        const result = this.rejoin()
+        if (result !== undefined) {
+          this.settle(result)
+          return
+        }
+      }
+      this.resume()
+    }, (err: unknown) => this.fail(err))
+  }
+
+  /** The history has nothing after the last delivered id: continue in the window right after it. */
+  private rejoin (): IteratorResult<FramedEvent, undefined> | undefined {
+    const topic = this.topic
+    const lastId = this.lastId as string
+    if (lastId === topic.lastId) {
+      this.live(topic.count, lastId)
+    } else {
+      const n = topic.find(lastId)
+      if (n >= 0) {
+        this.live(n + 1, lastId)
+      } else if (compareIds(lastId, topic.lastId) > 0) {
+        // The engine is ahead of the live channel: those events reach the window soon; skip them there.
+        this.live(topic.count, lastId)
+        this.skipThrough = lastId
+      } else {
+        // Neither in the history nor in the window: its continuity cannot be proven.
+        this.gap('history-lost')
+        return this.step()
+      }
+    }
+    return this.fromWindow()
+  }
+
+  private live (position: number, lastId: string): void {
+    this.state = State.Live
+    this.position = position
+    this.lastId = lastId
+  }
+
+  /** The resume point is gone: one reset to the current position, then live (or the end). */
+  private gap (reason: 'unknown-id' | 'history-lost'): void {
+    const topic = this.topic
+    this.page = undefined
+    this.skipThrough = undefined
+    this.queued = resetFrame(topic.lastId, reason)
+    this.live(topic.count, topic.lastId)
+    if (this.settings.onGap === 'end') this.state = State.Ending
+  }
+
+  /** After an asynchronous step: hand the pending next() its result, if there is one now. */
+  private resume (): void {
+    if (this.resolve === undefined) return
+    const result = this.step()
+    if (result !== undefined) this.settle(result)
+  }
+
+  private settle (result: IteratorResult<FramedEvent, undefined>): void {
+    const resolve = this.resolve
+    this.resolve = undefined
+    this.reject = undefined
+    resolve?.(result)
+  }
+
+  private fail (err: unknown): void {
+    if (this.state === State.Done) return
+    const reject = this.reject
+    this.resolve = undefined
+    this.reject = undefined
+    this.finish()
+    // The engine out of reach is something the client may be told.
+    if (err instanceof FST_SSE_HUB_UNAVAILABLE && (err as { expose?: boolean }).expose === undefined) {
+      (err as { expose?: boolean }).expose = true
+    }
+    reject?.(err)
+  }
+
+  private finish (): void {
+    if (this.state === State.Done) return
+    this.state = State.Done
+    this.page = undefined
+    this.queued = undefined
+    this.signal?.removeEventListener('abort', this)
+    this.release(this, this.topic)
+    this.settle(DONE)
+  }
+}
