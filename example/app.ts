@@ -12,11 +12,12 @@ import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fastifyTypedSse from '../index.js'
+import { docs, type DocsOptions } from './docs.js'
 import { followLines } from './log-tail.js'
 import { generateTokens } from './model.js'
 import { pause } from './pause.js'
 
-export interface DemoOptions {
+export interface DemoOptions extends DocsOptions {
   /** Serve HTTP/2 without TLS (h2c), as `Fastify({ http2: true })` does. */
   http2?: boolean
   /** Fastify's logger: `false` (default), `true`, or `{ level }`. */
@@ -98,6 +99,8 @@ const demo: FastifyPluginAsync<DemoOptions, RawServerBase> = async (instance, op
   })
   // `credentials: true` lets a page on an allowed origin use `new EventSource(url, { withCredentials: true })`.
   await instance.register(cors, { origin: options.corsOrigins ?? [], credentials: true })
+  // The API document at /docs/json and its UI at /docs: registered before the routes it describes.
+  await instance.register(docs, options)
 
   const app = instance.withTypeProvider<TypeBoxTypeProvider>()
   const drops = new StreamDrops()
