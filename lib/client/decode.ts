@@ -1,0 +1,102 @@
+// Per event name, how the client turns an event's text into its data: text for a
+// string schema, JSON otherwise (the server writes string data as text and
+// everything else as JSON), then the schema's check. Built once per stream.
+
+import { SseValidationError } from './errors.js'
+import type { SseSchemaCheck } from './types.js'
+
+/** The decoded, checked data of one event (a promise only for an async Standard Schema). */
+export type Accept = (text: string) => unknown
+
+interface StandardSchema {
+  '~standard': {
+    validate (data: unknown): StandardResult | Promise<StandardResult>
+  }
+}
+
+type StandardResult = { value: unknown, issues?: undefined } | { issues: readonly unknown[] }
+
+const RESET_REASONS: ReadonlySet<unknown> = new Set(['unknown-id', 'history-lost'])
+
+/** The decoders of the declared events, plus the hub's `reset` unless `events` declares its own. */
+export function eventDecoders (events: object, validate: boolean | SseSchemaCheck): Map<string, Accept> {
+  if (typeof events !== 'object' || events === null || Array.isArray(events)) {
+    throw new TypeError('events must be an object mapping event names to schemas')
+  }
+  const decoders = new Map<string, Accept>()
+  for (const [name, schema] of Object.entries(events)) {
+    if (typeof schema !== 'object' || schema === null) throw new TypeError(`the schema of event "${name}" is not a schema`)
+    decoders.set(name, decoderOf(name, schema, validate))
+  }
+  if (!decoders.has('reset')) {
+    decoders.set('reset', (text) => {
+      const data = parseJson('reset', text)
+      if (validate !== false && !RESET_REASONS.has((data as { reason?: unknown } | null)?.reason)) {
+        throw new SseValidationError('the data of event "reset" is not { reason: "unknown-id" | "history-lost" }', 'reset', text)
+      }
+      return data
+    })
+  }
+  return decoders
+}
+
+function decoderOf (name: string, schema: object, validate: boolean | SseSchemaCheck): Accept {
+  const text = isTextSchema(schema)
+  const decode = text ? (data: string) => data : (data: string) => parseJson(name, data)
+  if (validate === false) return decode
+  if (isStandardSchema(schema)) {
+    const standard = schema['~standard']
+    return (data) => {
+      const result = standard.validate(decode(data))
+      return result instanceof Promise ? result.then(result => accepted(name, data, result)) : accepted(name, data, result)
+    }
+  }
+  if (validate === true) {
+    throw new TypeError(`the schema of event "${name}" is a TypeBox or JSON schema: validating it needs a checker, ` +
+      'e.g. validate: Value.Check (from \'@sinclair/typebox/value\' or \'typebox/value\'), or validate: false')
+  }
+  return (data) => {
+    const value = decode(data)
+    if (!validate(schema, value)) throw new SseValidationError(`the data of event "${name}" does not match its schema`, name, data)
+    return value
+  }
+}
+
+function accepted (name: string, data: string, result: StandardResult): unknown {
+  if (result.issues !== undefined) throw new SseValidationError(`the data of event "${name}" does not match its schema`, name, data, result.issues)
+  return result.value
+}
+
+function parseJson (name: string, data: string): unknown {
+  try {
+    return JSON.parse(data)
+  } catch {
+    throw new SseValidationError(`the data of event "${name}" is not JSON`, name, data)
+  }
+}
+
+function isStandardSchema (schema: object): schema is StandardSchema {
+  return typeof (schema as Partial<StandardSchema>)['~standard']?.validate === 'function'
+}
+
+/**
+ * Whether every value the schema allows is a string, read from its shape only: a string
+ * type, a string constant or enum, or a union of those. JSON Schema keywords cover TypeBox
+ * 0.34 and typebox 1.x; Zod 4 and Valibot schemas say `type: 'string'` too, and name their
+ * literals, enums (Valibot: picklists) and unions as read below.
+ */
+export function isTextSchema (schema: unknown): boolean {
+  if (typeof schema !== 'object' || schema === null) return false
+  const shape = schema as Record<string, any>
+  if (shape.type === 'string' || typeof shape.const === 'string') return true
+  if (Array.isArray(shape.enum)) return allStrings(shape.enum)
+  const members = shape.anyOf ?? shape.oneOf ?? (shape.type === 'union' ? shape.options : undefined)
+  if (Array.isArray(members)) return members.length > 0 && members.every(isTextSchema)
+  if (shape.type === 'literal') return allStrings(shape._zod?.def?.values ?? [shape.literal])
+  if (shape.type === 'enum' || shape.type === 'picklist') return Array.isArray(shape.options) && allStrings(shape.options)
+  return false
+}
+
+function allStrings (values: unknown[]): boolean {
+  return values.length > 0 && values.every(value => typeof value === 'string')
+}

@@ -1,0 +1,119 @@
+// The client's public types: what an event's `data` is, read from the schema the
+// route declares, and the options of eventStream and typedEventSource.
+//
+// TypeBox 0.34 and Standard Schema payloads are read structurally (the schema's
+// `static` member, Standard Schema's `~standard.types.output`); typebox 1.x has no
+// such member, so its own `Static` is used, as a type only (nothing of it is loaded).
+
+import type { Static as TypeBoxStatic, TSchema as TypeBoxSchema } from 'typebox' with { 'resolution-mode': 'import' }
+
+/** The payload type of one event's schema: TypeBox 0.34, typebox 1.x or Standard Schema v1. */
+export type SseClientStatic<Schema> =
+  Schema extends { readonly '~standard': { readonly types?: infer Types } }
+    ? NonNullable<Types> extends { readonly output: infer Output } ? Output : unknown
+    : Schema extends { static: unknown }
+      ? (Schema & { params: [] })['static']
+      : Schema extends TypeBoxSchema & { '~kind': string }
+        ? TypeBoxStatic<Schema>
+        : unknown
+
+/** Event names mapped to the schemas of their `data`: the route's `schema.sse`. */
+export type SseClientEvents = Readonly<Record<string, object>>
+
+/** The data of the hub's `reset` event. */
+export interface SseResetData {
+  reason: 'unknown-id' | 'history-lost'
+}
+
+/** One event as the client yields it: `event` is `'message'` for an unnamed event; `id` the event's own id. */
+export interface SseClientEvent<Name extends string = string, Data = unknown> {
+  event: Name
+  data: Data
+  id: string | undefined
+}
+
+/** An event of a stream read without `events`: its data is the text as it arrived. */
+export type SseUntypedEvent = SseClientEvent<string, string>
+
+/** The events a stream with these schemas yields: one per declared name, plus the hub's `reset`. */
+export type SseClientItem<Events extends SseClientEvents> =
+  | { [Name in keyof Events & string]: SseClientEvent<Name, SseClientStatic<Events[Name]>> }[keyof Events & string]
+  | ('reset' extends keyof Events ? never : SseClientEvent<'reset', SseResetData>)
+
+/** The data of one event name, `reset` included. */
+export type SseClientData<Events extends SseClientEvents, Name extends string> =
+  Extract<SseClientItem<Events>, { event: Name }>['data']
+
+/**
+ * Checks a TypeBox or JSON schema's payload: `Value.Check` from `@sinclair/typebox/value`
+ * or `typebox/value`, or any `(schema, data) => boolean` (an Ajv `validate`, say).
+ */
+
+export type SseSchemaCheck = (schema: any, data: unknown) => boolean
+
+/** How the client reconnects. */
+export interface SseReconnectOptions {
+  /** How many failed attempts in a row before the last error is thrown. Default `Infinity`. */
+  retries?: number
+  /** The wait before reconnecting until the server sends `retry:` (ms). Default `1000`. */
+  delay?: number
+  /** The longest wait, however many attempts failed (ms); a longer server `retry` still wins. Default `30000`. */
+  maxDelay?: number
+}
+
+export interface EventStreamOptions<Events extends SseClientEvents | undefined = SseClientEvents | undefined> {
+  /** The route's events: how to decode each (text for string schemas, JSON otherwise), what to check, the items' types. */
+  events?: Events
+  /**
+   * Check each event against its schema. `true` (default): Standard Schema validates itself;
+   * TypeBox and JSON schemas need a checker, passed here instead of `true` (`validate: Value.Check`).
+   * `false`: nothing is checked and no validator is loaded.
+   */
+  validate?: boolean | SseSchemaCheck
+  /** Default `'GET'`. */
+  method?: string
+  headers?: RequestInit['headers']
+  /** A plain object or array is sent as JSON; anything else as `fetch` takes it. */
+  body?: unknown
+  credentials?: RequestInit['credentials']
+  /** Default: the global `fetch`. */
+  fetch?: (input: string, init: RequestInit) => Promise<Response>
+  /** Aborting it cancels the request at once; the iterator then throws the signal's reason. */
+  signal?: AbortSignal
+  /** An unnamed event whose data is exactly this ends the stream, e.g. `'[DONE]'`. */
+  done?: string
+  /** Default: on for GET, off for other methods (re-sending a POST could run it twice). */
+  reconnect?: boolean | SseReconnectOptions
+  /** The id to resume after, e.g. one saved across page loads. */
+  lastEventId?: string
+}
+
+/** What eventStream returns: iterate it once with `for await`. */
+export interface EventStream<Item> extends AsyncIterable<Item> {
+  /** The last event id seen (events' ids and position items); `''` before any. */
+  readonly lastEventId: string
+}
+
+/** The part of a native EventSource that typedEventSource uses. */
+export interface EventSourceLike {
+  addEventListener (type: string, listener: (event: { data: string, lastEventId: string }) => void): void
+  removeEventListener (type: string, listener: (event: { data: string, lastEventId: string }) => void): void
+  close (): void
+}
+
+export interface TypedEventSourceOptions {
+  /** As for eventStream. Default `true`. */
+  validate?: boolean | SseSchemaCheck
+  /** Gets each event that fails (SseValidationError) and the server's failure event (SseStreamError). Default: thrown from the listener. */
+  onError?: (error: Error) => void
+}
+
+export interface TypedEventSource<Events extends SseClientEvents, Source extends EventSourceLike = EventSourceLike> {
+  /** Calls `listener` with each `name` event's decoded, checked data; returns the function that stops it. */
+  on<Name extends SseClientItem<Events>['event']> (
+    name: Name,
+    listener: (data: SseClientData<Events, Name>, event: { data: string, lastEventId: string }) => void
+  ): () => void
+  /** The EventSource it wraps. */
+  readonly source: Source
+}
