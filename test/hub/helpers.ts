@@ -1,0 +1,106 @@
+// Shared by the hub tests: an app with the plugin and a hub, one stream route per
+// topic, a way to drop every open stream from the server side (as a deploy or a
+// proxy would), and what each stream request carried as Last-Event-ID.
+
+import { Type } from '@sinclair/typebox'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import type { Test } from 'tap'
+import fastifyTypedSse from '../../index.js'
+import { createHub, type Hub, type HubEngine, type SubscribeOptions } from '../../lib/hub/index.js'
+import { useFreshConnections } from '../helpers/fetch.js'
+
+export const Message = Type.Object({ n: Type.Integer({ minimum: 1 }), text: Type.String() })
+export const Typing = Type.Object({ from: Type.String() })
+export const events = { message: Message, typing: Typing }
+export type TestHub = Hub<typeof events>
+
+export interface HubApp {
+  app: FastifyInstance
+  hub: TestHub
+  url: string
+  /** The Last-Event-ID header of every stream request, in order (undefined when absent). */
+  lastEventIds: Array<string | undefined>
+  /** Subscriptions whose source finalized (the route wraps each in a generator that counts). */
+  finalized: { count: number }
+  /** Ends every open stream from the server side, by destroying its response; returns how many. */
+  drop (): number
+}
+
+export interface HubAppOptions {
+  engine?: HubEngine
+  /** The plugin's retry: how soon clients reconnect. Default 50 ms. */
+  retry?: number
+  /** Options of every subscription, besides the query's. */
+  subscribe?: SubscribeOptions
+}
+
+/**
+ * Streams topic `:topic` at GET /topics/:topic/events. Query: `from`, `onGap`, and
+ * `after` (a resume id used only when the request has no Last-Event-ID, the way a
+ * page that opens a new EventSource passes the id it had).
+ */
+export async function startHubApp (t: Test, options: HubAppOptions = {}): Promise<HubApp> {
+  const hub = createHub({ events, ...(options.engine === undefined ? {} : { engine: options.engine }) })
+  const app = Fastify({ logger: false })
+  await app.register(fastifyTypedSse, { retry: options.retry ?? 50, heartbeatInterval: 0 })
+  await app.register(hub.plugin)
+  const open = new Set<ServerResponse>()
+  const lastEventIds: Array<string | undefined> = []
+  const finalized = { count: 0 }
+
+  app.get<{ Params: { topic: string }, Querystring: { from?: 'now' | 'earliest', onGap?: 'reset' | 'end', after?: string } }>(
+    '/topics/:topic/events', { schema: { sse: hub.events } }, async (request, reply) => {
+      const header = request.headers['last-event-id']
+      lastEventIds.push(header)
+      const { from, onGap, after } = request.query
+      const source = hub.subscribe(request.params.topic, {
+        ...options.subscribe,
+        ...(from === undefined ? {} : { from }),
+        ...(onGap === undefined ? {} : { onGap }),
+        ...(header === undefined && after !== undefined ? { lastEventId: after } : {})
+      })
+      const raw = reply.raw as ServerResponse
+      open.add(raw)
+      raw.once('close', () => open.delete(raw))
+      return reply.sseStream(async function * (context) {
+        try {
+          yield * source(context)
+        } finally {
+          finalized.count++
+        }
+      })
+    })
+
+  t.teardown(() => app.close())
+  useFreshConnections(t) // torn down before the app
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  return {
+    app,
+    hub,
+    url,
+    lastEventIds,
+    finalized,
+    drop () {
+      const count = open.size
+      for (const raw of open) raw.destroy()
+      open.clear()
+      return count
+    }
+  }
+}
+
+/** `n` and the event's id, from a received `message`. */
+export function numbered (event: { data: string, lastEventId?: string, id?: string }): number {
+  return (JSON.parse(event.data) as { n: number }).n
+}
+
+/** Whether `list` is exactly first, first + 1, ..., last. */
+export function isRun (list: readonly number[], first: number, last: number): boolean {
+  if (list.length !== last - first + 1) return false
+  return list.every((n, i) => n === first + i)
+}
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
