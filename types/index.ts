@@ -1,14 +1,17 @@
 // The public types of fastify-typed-sse: options, event items, and the inference
 // that turns a route's `schema.sse` into the events `reply.sseStream` accepts.
 //
-// Payload types are read structurally from the schema's `static` member, the way
-// TypeBox's own `Static<T>` does, instead of importing TypeBox's types: TypeBox
-// 0.34 ships separate typings for ESM and CommonJS whose symbols do not match,
-// so a structural read is the one that works for every consumer.
+// Payload types are read structurally where a schema carries them: TypeBox 0.34's
+// `static` member (the way its own `Static<T>` does; 0.34 ships separate typings
+// for ESM and CommonJS whose symbols do not match, so only a structural read works
+// for every consumer) and Standard Schema's `~standard.types`. typebox 1.x carries
+// no such member: its types are computed by its own `Static`, imported for that.
 
 import type { RawServerBase, RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, RouteGenericInterface, ContextConfigDefault, FastifyTypeProvider, FastifyTypeProviderDefault } from 'fastify'
 // Not re-exported by fastify's entry, but needed to restate FastifyReply's type parameters.
 import type { FastifyReplyType, ResolveFastifyReplyType } from 'fastify/types/type-provider.js'
+// typebox 1.x is ESM only; its types are the same for ESM and CommonJS consumers.
+import type { Static as TypeBox1Static, TSchema as TypeBox1Schema } from 'typebox' with { 'resolution-mode': 'import' }
 
 /** What an event that fails its schema does to the stream. */
 export type SseInvalidEventPolicy = 'end' | 'skip'
@@ -80,18 +83,49 @@ export type SseSource<Item> =
   | Iterable<Item>
   | ((context: SseSourceContext) => AsyncIterable<Item> | Iterable<Item>)
 
-/** The payload type of a schema, read like TypeBox's `Static<T>`. */
+/**
+ * One schema of `schema.sse`: a TypeBox schema (`@sinclair/typebox` 0.34 or `typebox`
+ * 1.x) or a Standard Schema v1 validator (Zod 4, Valibot 1, ArkType 2, ...).
+ */
+export type SseEventSchema =
+  | { readonly static: unknown, readonly params: unknown[] }
+  | { readonly '~kind': string }
+  | { readonly '~unsafe': unknown }
+  | { readonly '~standard': { readonly version: 1, readonly validate: (value: unknown) => unknown } }
+
+/** The types a Standard Schema declares, `{ input, output }`, or `never`. */
+type StandardTypes<Schema> = Schema extends { readonly '~standard': { readonly types?: infer Types } }
+  ? NonNullable<Types>
+  : never
+
+/**
+ * The payload type of a schema: TypeBox's `Static<T>` (0.34 or 1.x), or a Standard
+ * Schema's output type (what a client that parses the event with it gets).
+ */
 export type SseStatic<Schema> = Schema extends { static: unknown }
   ? (Schema & { params: [] })['static']
-  : unknown
+  : [StandardTypes<Schema>] extends [never]
+      ? Schema extends { readonly '~kind': string } | { readonly '~unsafe': unknown }
+        ? TypeBox1Static<Schema & TypeBox1Schema>
+        : unknown
+      : StandardTypes<Schema> extends { readonly output: infer Output } ? Output : unknown
+
+/**
+ * The `data` a route may yield for a schema: what its check accepts. It is written as
+ * yielded (a schema's transforms and defaults are not applied), so for a Standard
+ * Schema it is the input type; for TypeBox it is `SseStatic`.
+ */
+export type SseInput<Schema> = [StandardTypes<Schema>] extends [never]
+  ? SseStatic<Schema>
+  : StandardTypes<Schema> extends { readonly input: infer Input } ? Input : unknown
 
 /** The event items one name of `schema.sse` allows; `message` may leave out `event`. */
 type EventOf<Name extends string, Schema> = string extends Name
   // Names not known literally (a Record<string, ...>): any name, or none for a message.
-  ? SseEvent<string, SseStatic<Schema>>
+  ? SseEvent<string, SseInput<Schema>>
   : Name extends 'message'
-    ? { event?: 'message', data: SseStatic<Schema>, id?: SseEventId, retry?: number, comment?: undefined }
-    : { event: Name, data: SseStatic<Schema>, id?: SseEventId, retry?: number, comment?: undefined }
+    ? { event?: 'message', data: SseInput<Schema>, id?: SseEventId, retry?: number, comment?: undefined }
+    : { event: Name, data: SseInput<Schema>, id?: SseEventId, retry?: number, comment?: undefined }
 
 /** The items a route accepts, from its schema: typed events when it declares `schema.sse`. */
 export type SseItemOf<RouteSchema> = RouteSchema extends { sse: infer Events }
@@ -100,12 +134,12 @@ export type SseItemOf<RouteSchema> = RouteSchema extends { sse: infer Events }
     : SseEvent | SseComment | SsePosition
   : SseEvent | SseComment | SsePosition
 
-/** `schema.sse`: event names mapped to their TypeBox schemas. */
-export type SseEventSchemas = Record<string, object>
+/** `schema.sse`: event names mapped to the schemas of their `data`. */
+export type SseEventSchemas = Record<string, SseEventSchema>
 
 declare module 'fastify' {
   interface FastifySchema {
-    /** The route's events: names mapped to TypeBox schemas of their `data`. */
+    /** The route's events: names mapped to the schemas of their `data` (TypeBox, Zod, Valibot, ...). */
     sse?: SseEventSchemas
   }
 
