@@ -14,9 +14,12 @@ export function isTypeBox034 (schema: object): boolean {
   return Kind in schema
 }
 
-/** A schema made by `typebox` 1.x: its kind is a (non-enumerable) `~kind` string, not 0.34's symbol. */
+/**
+ * A schema made by `typebox` 1.x: its kind is a (non-enumerable) `~kind` string, not
+ * 0.34's symbol; `Type.Unsafe` marks its schema with `~unsafe` instead.
+ */
 export function isTypeBox1 (schema: object): boolean {
-  return typeof (schema as { '~kind'?: unknown })['~kind'] === 'string'
+  return typeof (schema as { '~kind'?: unknown })['~kind'] === 'string' || '~unsafe' in schema
 }
 
 export function typeBox034Check (schema: object, maxErrors: number): SchemaCheck {
