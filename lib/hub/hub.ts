@@ -94,6 +94,9 @@ const CLOSE_WAIT_MS = 2000
 const PUBLISH_KEYS = new Set(['event', 'data'])
 const SUBSCRIBE_KEYS = new Set(['from', 'lastEventId', 'onGap'])
 const HUB_KEYS = new Set(['events', 'engine'])
+const ENDED: AsyncIterable<never> = {
+  [Symbol.asyncIterator]: () => ({ next: async () => ({ value: undefined, done: true }) })
+}
 
 export function createHub<const Events extends HubEventSchemas> (options: HubOptions<Events>): Hub<Events> {
   if (typeof options !== 'object' || options === null) throw new FST_SSE_INVALID_OPTION('createHub() needs { events, engine? }')
@@ -154,11 +157,10 @@ class HubImpl<Events extends HubEventSchemas> implements Hub<Events> {
     if (this.closing !== undefined) throw new FST_SSE_HUB_UNAVAILABLE('the hub is closed')
     checkTopic(topic)
     const { from, onGap, lastEventId } = subscribeOptions(options)
-    const source = ({ signal, lastEventId: header }: SseSourceContext): Cursor => {
+    const source = ({ signal, lastEventId: header }: SseSourceContext): AsyncIterable<unknown> => {
+      if (this.closing !== undefined) return ENDED // the hub closed after subscribe() was called
       const settings: CursorSettings = { from, onGap, resumeId: lastEventId ?? header }
-      const cursor = new Cursor(this.topicOf(topic), this.engine, settings, this.release, signal)
-      if (this.closing !== undefined) cursor.end()
-      return cursor
+      return new Cursor(this.topicOf(topic), this.engine, settings, this.release, signal)
     }
     // Declared as the items the client receives; see HubStreamItem.
     return source as unknown as HubSubscription<Events>

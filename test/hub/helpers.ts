@@ -51,7 +51,7 @@ export async function startHubApp (t: Test, options: HubAppOptions = {}): Promis
 
   app.get<{ Params: { topic: string }, Querystring: { from?: 'now' | 'earliest', onGap?: 'reset' | 'end', after?: string } }>(
     '/topics/:topic/events', { schema: { sse: hub.events } }, async (request, reply) => {
-      const header = request.headers['last-event-id']
+      const header = request.headers['last-event-id'] as string | undefined
       lastEventIds.push(header)
       const { from, onGap, after } = request.query
       const source = hub.subscribe(request.params.topic, {
