@@ -9,8 +9,11 @@ import { dirname, join, relative } from 'node:path'
 import ts from 'typescript'
 import { ROOT } from './config.js'
 
+/** The plugin's sources: the entry, its types, and lib/ with its subpath entries (lib/hub, lib/redis, ...). */
 function sources (): string[] {
-  const lib = readdirSync(join(ROOT, 'lib')).filter(name => name.endsWith('.ts')).map(name => join(ROOT, 'lib', name))
+  const lib = readdirSync(join(ROOT, 'lib'), { recursive: true, encoding: 'utf8' })
+    .filter(name => name.endsWith('.ts') && !name.endsWith('.d.ts'))
+    .map(name => join(ROOT, 'lib', name))
   return [join(ROOT, 'index.ts'), join(ROOT, 'types', 'index.ts'), ...lib]
 }
 

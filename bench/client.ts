@@ -4,8 +4,11 @@
 // of the last events is. Every workload checks that every event arrived.
 
 import { connect, type Socket } from 'node:net'
+import { LatencyHistogram } from './latency.js'
 import type {
-  BurstArgs, BurstResult, CyclesArgs, CyclesResult, FanoutCollectArgs, FanoutOpenArgs, FanoutResult, Reply, Request
+  BurstArgs, BurstResult, CyclesArgs, CyclesResult, FanoutCollectArgs, FanoutDeliveredArgs, FanoutOpenArgs, FanoutResult,
+  ReadyWhen, ReplayLeaveArgs, ReplayResult, ReplayResumeArgs, Reply, Request, SequenceCheck, TopicsAwaitArgs, TopicsOpenArgs,
+  TopicsResult
 } from './protocol.js'
 
 const LF = 10
@@ -15,9 +18,16 @@ function now (): number {
   return performance.timeOrigin + performance.now()
 }
 
-/** A spec parser reduced to what the checks need: events end at a blank line after a data line. */
+/**
+ * A spec parser reduced to what the checks need: events end at a blank line after a
+ * data line; an `id:` line with no data before the blank line is a position item.
+ */
 class EventCounter {
   events = 0
+  positions = 0
+  /** Keep the last `id:` value in `lastId` (a string per event: only for the few streams that resume). */
+  trackIds = false
+  lastId: string | undefined
   /** Where the data of the last two events is, as [buffer, start, end]. */
   lastBuf: Buffer | undefined
   lastStart = 0
@@ -27,6 +37,7 @@ class EventCounter {
   prevEnd = 0
   onEvent: ((buf: Buffer, start: number, end: number) => void) | undefined
   private hasData = false
+  private hasId = false
   private dataBuf: Buffer | undefined
   private dataStart = 0
   private dataEnd = 0
@@ -59,8 +70,15 @@ class EventCounter {
   private line (buf: Buffer, start: number, end: number): void {
     if (end > start && buf[end - 1] === CR) end--
     if (end === start) {
-      if (!this.hasData) return
+      if (!this.hasData) {
+        if (this.hasId) {
+          this.hasId = false
+          this.positions++
+        }
+        return
+      }
       this.hasData = false
+      this.hasId = false
       this.events++
       this.prevBuf = this.lastBuf
       this.prevStart = this.lastStart
@@ -77,6 +95,10 @@ class EventCounter {
       this.dataBuf = buf
       this.dataStart = buf[start + 5] === 0x20 ? start + 6 : start + 5
       this.dataEnd = end
+    } else if (buf[start] === 0x69 && end - start >= 3 && buf[start + 1] === 0x64 && buf[start + 2] === 0x3a) {
+      // "id:"
+      this.hasId = true
+      if (this.trackIds) this.lastId = buf.toString('utf8', buf[start + 3] === 0x20 ? start + 4 : start + 3, end)
     }
   }
 
@@ -106,7 +128,7 @@ class StreamConnection {
   private chunkEndLeft = 0
   private settle!: (err?: Error) => void
 
-  constructor (port: number, path: string) {
+  constructor (port: number, path: string, headers = '') {
     this.finished = new Promise((resolve, reject) => {
       this.settle = err => {
         this.settle = () => {}
@@ -121,7 +143,7 @@ class StreamConnection {
       this.socket.once('error', reject)
     })
     this.connected.catch(() => {})
-    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`)
+    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n${headers}\r\n`)
     this.socket.on('data', (data: Buffer) => this.onData(data))
     this.socket.on('end', () => {
       if (this.state === Body.Identity) this.done()
@@ -129,6 +151,11 @@ class StreamConnection {
     })
     this.socket.on('error', err => this.settle(err))
     this.socket.on('close', () => this.settle(new Error(`the connection closed mid-response (${this.counter.events} events)`)))
+  }
+
+  /** Whether the stream counts as subscribed (see ReadyWhen). */
+  isReady (when: ReadyWhen): boolean {
+    return this.status === 200 && (when === 'headers' || this.counter.positions > 0 || this.counter.events > 0)
   }
 
   /** Leaves: no FIN handshake wait, unread data is dropped. */
@@ -256,68 +283,232 @@ async function burst (args: BurstArgs): Promise<BurstResult> {
   return { events: counter.events, bytes: connection.bytes, elapsedMs }
 }
 
+/** Polls `check` until it holds or `timeoutMs` passed; resolves with whether it held. */
+async function until (check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) return false
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  return true
+}
+
+/** Opens `count` connections, `concurrency` at a time; `open(index)` makes one. */
+async function openAll (count: number, concurrency: number, open: (index: number) => StreamConnection): Promise<void> {
+  let next = 0
+  const opener = async (): Promise<void> => {
+    while (next < count) {
+      const connection = open(next++)
+      await connection.connected
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(count, concurrency) }, opener))
+}
+
 interface Fanout {
   connections: StreamConnection[]
+  ready: ReadyWhen
   expected: number[]
   failures: string[]
-  latencies: Float64Array
+  latency: LatencyHistogram
   deliveries: number
 }
 
 let fanout: Fanout | undefined
 
 async function fanoutOpen (args: FanoutOpenArgs): Promise<null> {
-  const state: Fanout = { connections: [], expected: [], failures: [], latencies: new Float64Array(args.streams * 128), deliveries: 0 }
+  const state: Fanout = { connections: [], ready: args.ready, expected: [], failures: [], latency: new LatencyHistogram(), deliveries: 0 }
   fanout = state
-  let next = 0
-  const opener = async (): Promise<void> => {
-    while (next < args.streams) {
-      const index = next++
-      const connection = new StreamConnection(args.port, args.path)
-      state.connections.push(connection)
-      state.expected[index] = 0
-      connection.counter.onEvent = (buf, start, end) => {
-        const received = now()
-        const tick = JSON.parse(buf.toString('latin1', start, end)) as { value: number, ts: number }
-        if (tick.value !== state.expected[index]) state.failures.push(`stream ${index}: got value ${tick.value}, expected ${state.expected[index]}`)
-        state.expected[index] = tick.value + 1
-        if (state.deliveries === state.latencies.length) {
-          const grown = new Float64Array(state.latencies.length * 2)
-          grown.set(state.latencies)
-          state.latencies = grown
-        }
-        state.latencies[state.deliveries++] = received - tick.ts
-      }
-      await connection.connected
+  await openAll(args.streams, args.connectConcurrency, index => {
+    const connection = new StreamConnection(args.port, args.path)
+    state.connections.push(connection)
+    state.expected[index] = 0
+    connection.counter.onEvent = (buf, start, end) => {
+      const received = now()
+      const tick = JSON.parse(buf.toString('latin1', start, end)) as { value: number, ts: number }
+      if (tick.value !== state.expected[index]) state.failures.push(`stream ${index}: got value ${tick.value}, expected ${state.expected[index]}`)
+      state.expected[index] = tick.value + 1
+      state.deliveries++
+      state.latency.add(received - tick.ts)
     }
-  }
-  await Promise.all(Array.from({ length: args.connectConcurrency }, opener))
+    return connection
+  })
   return null
 }
 
-function percentile (sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number
+function fanoutState (): Fanout {
+  if (fanout === undefined) throw new Error('no fanout open')
+  return fanout
+}
+
+/** How many of the open streams are subscribed. */
+async function fanoutReady (): Promise<number> {
+  const state = fanoutState()
+  return state.connections.filter(c => c.isReady(state.ready)).length
+}
+
+/** Waits until every stream has `events` events (or the time is up: collect then says what is missing). */
+async function fanoutDelivered (args: FanoutDeliveredArgs): Promise<boolean> {
+  const { connections } = fanoutState()
+  return await until(() => connections.every(c => c.counter.events >= args.events), args.timeoutMs)
 }
 
 async function fanoutCollect (args: FanoutCollectArgs): Promise<FanoutResult> {
-  const state = fanout
-  if (state === undefined) throw new Error('fanout:collect before fanout:open')
+  const state = fanoutState()
   fanout = undefined
   try {
     await withTimeout(Promise.all(state.connections.map(c => c.finished)), args.timeoutMs, 'fanout')
   } finally {
     for (const connection of state.connections) connection.socket.destroy()
   }
-  if (state.failures.length > 0) throw new Error(`lost events: ${state.failures.slice(0, 3).join('; ')} (${state.failures.length} streams)`)
-  const short = state.connections.filter(c => c.counter.events !== args.events)
-  if (short.length > 0) throw new Error(`lost events: ${short.length} streams received ${short[0]?.counter.events} events, not ${args.events}`)
-  const sorted = state.latencies.slice(0, state.deliveries).sort()
-  return {
-    streams: state.connections.length,
-    deliveries: state.deliveries,
-    latencyMs: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN }
+  const complete = state.connections.filter(c => c.counter.events === args.events).length
+  const counts = `${complete} of ${state.connections.length} streams got all ${args.events} events`
+  if (state.failures.length > 0) throw new Error(`lost events: ${state.failures.slice(0, 3).join('; ')} (${state.failures.length} in all; ${counts})`)
+  const short = state.connections.find(c => c.counter.events !== args.events)
+  if (short !== undefined) throw new Error(`lost events: a stream received ${short.counter.events} events, not ${args.events} (${counts})`)
+  return { streams: state.connections.length, deliveries: state.deliveries, latency: state.latency.toJSON() }
+}
+
+/** Checks one stream's { seq } events: each seq once, in order, none missing. */
+class SequenceChecker implements SequenceCheck {
+  gaps = 0
+  duplicates = 0
+  resets = 0
+  /** the next seq due */
+  expected = 0
+  events = 0
+  /** where the first few faults were, for the error report */
+  readonly faults: string[] = []
+
+  /** Checks one event's data; returns its publish timestamp, or undefined for a reset. */
+  event (data: string): number | undefined {
+    const payload = JSON.parse(data) as { seq?: number, ts?: number, reason?: string }
+    if (payload.seq === undefined) {
+      // The hub's reset { reason }: it says it could not prove continuity.
+      this.resets++
+      return undefined
+    }
+    this.events++
+    if (payload.seq < this.expected) {
+      this.duplicates++
+      if (this.faults.length < 3) this.faults.push(`seq ${payload.seq} again after ${this.expected - 1}`)
+    } else {
+      if (payload.seq > this.expected && this.faults.length < 3) this.faults.push(`seq ${this.expected} to ${payload.seq - 1} missing`)
+      this.gaps += payload.seq - this.expected
+      this.expected = payload.seq + 1
+    }
+    return payload.ts
   }
+
+  /** Counts the events that never came, of `published`. */
+  finish (published: number): void {
+    if (published > this.expected) {
+      this.gaps += published - this.expected
+      if (this.faults.length < 3) this.faults.push(`seq ${this.expected} to ${published - 1} never came`)
+    }
+    this.expected = Math.max(this.expected, published)
+  }
+}
+
+interface TopicStream {
+  connection: StreamConnection
+  topic: number
+  check: SequenceChecker
+}
+
+let topicStreams: { streams: TopicStream[], ready: ReadyWhen, latency: LatencyHistogram } | undefined
+
+/** `perTopic` streams of every topic on every port (hub-redis). */
+async function topicsOpen (args: TopicsOpenArgs): Promise<null> {
+  const state = { streams: [] as TopicStream[], ready: args.ready, latency: new LatencyHistogram() }
+  topicStreams = state
+  const perPort = args.topics * args.perTopic
+  await openAll(args.ports.length * perPort, args.connectConcurrency, index => {
+    const port = args.ports[Math.floor(index / perPort)] as number
+    const topic = index % args.topics
+    const connection = new StreamConnection(port, `/topics/${topic}`)
+    const check = new SequenceChecker()
+    connection.counter.onEvent = (buf, start, end) => {
+      const received = now()
+      const ts = check.event(buf.toString('latin1', start, end))
+      if (ts !== undefined) state.latency.add(received - ts)
+    }
+    state.streams.push({ connection, topic, check })
+    return connection
+  })
+  return null
+}
+
+function topicsState (): NonNullable<typeof topicStreams> {
+  if (topicStreams === undefined) throw new Error('no topic streams open')
+  return topicStreams
+}
+
+async function topicsReady (): Promise<number> {
+  const state = topicsState()
+  return state.streams.filter(s => s.connection.isReady(state.ready)).length
+}
+
+/** Waits until every stream is past the last published seq of its topic (or the time is up). */
+async function topicsAwait (args: TopicsAwaitArgs): Promise<boolean> {
+  const { streams } = topicsState()
+  return await until(() => streams.every(s => s.check.expected >= (args.published[s.topic] ?? 0)), args.timeoutMs)
+}
+
+async function topicsCollect (args: TopicsAwaitArgs): Promise<TopicsResult> {
+  const state = topicsState()
+  topicStreams = undefined
+  const result: TopicsResult = { streams: state.streams.length, deliveries: 0, gaps: 0, duplicates: 0, resets: 0, faults: [], latency: state.latency.toJSON() }
+  for (const { connection, topic, check } of state.streams) {
+    connection.destroy()
+    if (connection.status !== 200) throw new Error(`a stream of topic ${topic} got status ${connection.status}`)
+    check.finish(args.published[topic] ?? 0)
+    result.deliveries += check.events
+    result.gaps += check.gaps
+    result.duplicates += check.duplicates
+    result.resets += check.resets
+    if (result.faults.length < 5) result.faults.push(...check.faults.map(fault => `topic ${topic}: ${fault}`))
+  }
+  return result
+}
+
+/** Subscribes, waits for the position item, leaves: returns the position (the client's last event id). */
+async function replayLeave (args: ReplayLeaveArgs): Promise<string> {
+  const connection = new StreamConnection(args.port, args.path)
+  connection.counter.trackIds = true
+  try {
+    const positioned = await until(() => connection.counter.positions > 0, args.timeoutMs)
+    const id = connection.counter.lastId
+    if (!positioned || id === undefined) throw new Error(`no position item within ${args.timeoutMs} ms`)
+    return id
+  } finally {
+    connection.destroy()
+  }
+}
+
+/** Resumes from `lastEventId` and times how long until the `events` missed events have arrived. */
+async function replayResume (args: ReplayResumeArgs): Promise<ReplayResult> {
+  const check = new SequenceChecker()
+  const start = performance.now()
+  let elapsedMs = NaN
+  const connection = new StreamConnection(args.port, args.path, `Last-Event-ID: ${args.lastEventId}\r\n`)
+  try {
+    await withTimeout(new Promise<void>((resolve, reject) => {
+      connection.counter.onEvent = (buf, begin, end) => {
+        check.event(buf.toString('latin1', begin, end))
+        if (check.expected >= args.events || check.resets > 0) {
+          elapsedMs = performance.now() - start
+          connection.counter.onEvent = undefined
+          resolve()
+        }
+      }
+      connection.finished.then(() => reject(new Error(`the stream ended after ${check.events} events`)), reject)
+    }), args.timeoutMs, `replay of ${args.events} events`)
+  } finally {
+    connection.destroy()
+  }
+  check.finish(args.events)
+  return { events: check.events, elapsedMs, gaps: check.gaps, duplicates: check.duplicates, resets: check.resets }
 }
 
 /** Connect, take the first event, leave (after a stall without reading when `stallMs` > 0). */
@@ -357,7 +548,15 @@ async function cycles (args: CyclesArgs): Promise<CyclesResult> {
 const commands: Record<string, (args: any) => Promise<unknown>> = {
   burst,
   'fanout:open': fanoutOpen,
+  'fanout:ready': fanoutReady,
+  'fanout:delivered': fanoutDelivered,
   'fanout:collect': fanoutCollect,
+  'topics:open': topicsOpen,
+  'topics:ready': topicsReady,
+  'topics:await': topicsAwait,
+  'topics:collect': topicsCollect,
+  'replay:leave': replayLeave,
+  'replay:resume': replayResume,
   cycles,
   exit: async () => {
     setImmediate(() => process.exit(0))

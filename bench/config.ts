@@ -2,6 +2,7 @@
 
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { ReadyWhen } from './protocol.js'
 
 export const ROOT = join(__dirname, '..')
 
@@ -11,6 +12,12 @@ export interface Contender {
   /** server file, relative to bench/ */
   file: string
   env?: Record<string, string>
+  /** runs only in the workloads that name it (the hub's own contenders and references) */
+  dedicated?: boolean
+  /** when the client counts one of its streams as subscribed (default: when the headers arrived) */
+  ready?: ReadyWhen
+  /** resumes a stream from its last event id (hub-redis times the replay) */
+  replays?: boolean
 }
 
 function version (name: string): string {
@@ -19,6 +26,8 @@ function version (name: string): string {
 }
 
 export const REFERENCE = 'node-http'
+/** hub-redis compares with the cheapest design across instances instead. */
+export const REDIS_REFERENCE = 'redis-pubsub'
 
 export function contenders (): Contender[] {
   return [
@@ -28,7 +37,10 @@ export function contenders (): Contender[] {
     { id: 'fastify-sse-v2', label: `fastify-sse-v2 ${version('fastify-sse-v2')}`, file: 'server/fastify-sse-v2.ts' },
     { id: 'better-sse', label: `better-sse ${version('better-sse')}`, file: 'server/better-sse.ts' },
     { id: 'typed-sse', label: 'fastify-typed-sse, validate', file: 'server/typed-sse.ts', env: { BENCH_VALIDATE: '1' } },
-    { id: 'typed-sse-novalidate', label: 'fastify-typed-sse, validate: false', file: 'server/typed-sse.ts', env: { BENCH_VALIDATE: '0' } }
+    { id: 'typed-sse-novalidate', label: 'fastify-typed-sse, validate: false', file: 'server/typed-sse.ts', env: { BENCH_VALIDATE: '0' } },
+    { id: 'typed-sse-hub', label: 'fastify-typed-sse hub, memory engine', file: 'server/typed-sse-hub.ts', dedicated: true, ready: 'position' },
+    { id: REDIS_REFERENCE, label: 'Redis PUB/SUB by hand (reference)', file: 'server/redis-pubsub.ts', dedicated: true },
+    { id: 'typed-sse-hub-redis', label: 'fastify-typed-sse hub, Redis engine', file: 'server/typed-sse-hub.ts', dedicated: true, ready: 'position', replays: true }
   ]
 }
 
@@ -53,6 +65,24 @@ export interface Settings {
   cycleConcurrency: number
   /** abort: how long a client stops reading before it leaves */
   abortStallMs: number
+  /** repetitions of the hub workloads */
+  hubReps: number
+  hubSmall: number
+  hubLarge: number
+  hubEvents: number
+  hubIntervalMs: number
+  /** streams per client process (each process has its own open-files limit) */
+  streamsPerClient: number
+  redisTopics: number
+  /** events per second in all, half published on each instance */
+  redisPerSecond: number
+  redisDurationMs: number
+  /** streams per topic on each instance */
+  redisStreamsPerTopic: number
+  /** share of the live messages thrown away between Redis and each instance */
+  redisDropShare: number
+  /** events missed by a client, replayed on resume */
+  redisReplayEvents: number
 }
 
 export const FULL: Settings = {
@@ -71,7 +101,19 @@ export const FULL: Settings = {
   // Each abort cycle makes the server write ~0.5 MB before the socket pushes back.
   abortCycles: 1000,
   cycleConcurrency: 50,
-  abortStallMs: 20
+  abortStallMs: 20,
+  hubReps: 1,
+  hubSmall: 5000,
+  hubLarge: 19_000,
+  hubEvents: 100,
+  hubIntervalMs: 100,
+  streamsPerClient: 5000,
+  redisTopics: 1000,
+  redisPerSecond: 10_000,
+  redisDurationMs: 10_000,
+  redisStreamsPerTopic: 1,
+  redisDropShare: 0.01,
+  redisReplayEvents: 10_000
 }
 
 export const QUICK: Settings = {
@@ -89,5 +131,18 @@ export const QUICK: Settings = {
   churnCycles: 500,
   abortCycles: 500,
   cycleConcurrency: 25,
-  abortStallMs: 20
+  abortStallMs: 20,
+  hubReps: 1,
+  hubSmall: 500,
+  hubLarge: 2000,
+  hubEvents: 20,
+  hubIntervalMs: 100,
+  // Small enough that the quick run spreads its larger count over several clients too.
+  streamsPerClient: 800,
+  redisTopics: 100,
+  redisPerSecond: 2000,
+  redisDurationMs: 3000,
+  redisStreamsPerTopic: 1,
+  redisDropShare: 0.01,
+  redisReplayEvents: 2000
 }

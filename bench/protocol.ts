@@ -1,5 +1,7 @@
 // Messages between the runner and its child processes (servers and the client), over IPC.
 
+import type { SerializedHistogram } from './latency.js'
+
 export interface Request {
   id: number
   command: string
@@ -32,11 +34,17 @@ export interface ServerState {
   idleWaiting: number
   /** TCP connections the server still holds. */
   connections: number
-  fanoutStreams: number
+  /** `null` when the server cannot count them (the client does) */
+  fanoutStreams: number | null
 }
 
-export interface BroadcastResult extends CpuTime {
+/** What a broadcast sent; the CPU window it opened stays open until `cpu:stop`. */
+export interface BroadcastResult {
   events: number
+  /** publishes that rejected (the hub's publish is asynchronous) */
+  publishErrors: number
+  /** the first rejection's message */
+  firstError?: string
 }
 
 export interface BurstArgs {
@@ -53,11 +61,23 @@ export interface BurstResult {
   elapsedMs: number
 }
 
+/**
+ * When a client counts a stream as subscribed: once its response headers arrived, or
+ * (for the hub, whose subscription starts after the headers) once its position item did.
+ */
+export type ReadyWhen = 'headers' | 'position'
+
 export interface FanoutOpenArgs {
   port: number
   path: string
   streams: number
   connectConcurrency: number
+  ready: ReadyWhen
+}
+
+export interface FanoutDeliveredArgs {
+  events: number
+  timeoutMs: number
 }
 
 export interface FanoutCollectArgs {
@@ -68,7 +88,80 @@ export interface FanoutCollectArgs {
 export interface FanoutResult {
   streams: number
   deliveries: number
-  latencyMs: { p50: number, p99: number, max: number }
+  latency: SerializedHistogram
+}
+
+/** hub-redis: topic `index` is served at `/topics/<index>`; its events carry { seq, ts }. */
+export interface TopicsOpenArgs {
+  ports: number[]
+  topics: number
+  /** streams per topic on each port */
+  perTopic: number
+  connectConcurrency: number
+  ready: ReadyWhen
+}
+
+export interface TopicsAwaitArgs {
+  /** events published on each topic (seq 0 to count - 1) */
+  published: number[]
+  timeoutMs: number
+}
+
+export interface SequenceCheck {
+  /** events a stream never got (a jump in seq, or missing at the end) */
+  gaps: number
+  /** events a stream got again, or out of order */
+  duplicates: number
+  /** `reset` events (the hub admitting a gap) */
+  resets: number
+}
+
+export interface TopicsResult extends SequenceCheck {
+  /** the first few gaps and duplicates, where they were */
+  faults: string[]
+  streams: number
+  deliveries: number
+  latency: SerializedHistogram
+}
+
+export interface TopicsPublishArgs {
+  /** the topics this instance publishes on, round-robin */
+  topics: number[]
+  perSecond: number
+  durationMs: number
+  label?: string
+}
+
+export interface TopicsPublishResult {
+  /** [topic, events published] */
+  published: Array<[number, number]>
+  publishErrors: number
+  firstError?: string
+}
+
+export interface ReplayLeaveArgs {
+  port: number
+  path: string
+  timeoutMs: number
+}
+
+export interface ReplayResumeArgs {
+  port: number
+  path: string
+  lastEventId: string
+  events: number
+  timeoutMs: number
+}
+
+export interface ReplayResult extends SequenceCheck {
+  events: number
+  /** from sending the request to the last replayed event */
+  elapsedMs: number
+}
+
+export interface FillArgs {
+  topic: string
+  count: number
 }
 
 export interface CyclesArgs {

@@ -1,6 +1,5 @@
 // Results to figures: medians, ratios to the reference, the markdown tables and the SVG chart.
 
-import { REFERENCE } from './config.js'
 import type { Figures, Metric } from './workloads.js'
 
 export interface Run {
@@ -25,6 +24,10 @@ export interface WorkloadResult {
   title: string
   description: string
   metrics: Metric[]
+  /** the contender whose figures are 1.00× */
+  reference: string
+  /** subscribers, for the workloads that grow to find the largest count a contender serves */
+  scale?: number
   rows: Row[]
 }
 
@@ -49,7 +52,7 @@ export function median (values: number[]): number {
 
 /** Fills in medians and ratios; a contender with a failed run shows the failure, not a figure. */
 export function summarize (workload: WorkloadResult): void {
-  const reference = workload.rows.find(row => row.contender === REFERENCE)
+  const reference = workload.rows.find(row => row.contender === workload.reference)
   for (const row of workload.rows) {
     const failed = row.runs.find(run => run.error !== undefined)
     if (failed !== undefined) row.error = failed.error
@@ -133,19 +136,44 @@ const SUMMARY: SummaryColumn[] = [
   { workload: 'abort', metric: 'unfinalized', what: 'left hanging', ratio: false }
 ]
 
-/** "fanout, 5,000 streams" -> "fanout 5,000" */
+const HUB_SUMMARY: SummaryColumn[] = [
+  { workload: 'hub-5k', metric: 'cpuPerDelivery', what: 'CPU/delivery ↓', ratio: true },
+  { workload: 'hub-5k', metric: 'p99', what: 'p99 ↓', ratio: true },
+  { workload: 'hub-5k', metric: 'heapPerStream', what: 'heap/subscriber', ratio: false },
+  { workload: 'hub-19k', metric: 'cpuPerDelivery', what: 'CPU/delivery ↓', ratio: true },
+  { workload: 'hub-19k', metric: 'p99', what: 'p99 ↓', ratio: true },
+  { workload: 'hub-19k', metric: 'heapPerStream', what: 'heap/subscriber', ratio: false }
+]
+
+/** "fanout, 5,000 streams" -> "fanout 5,000"; "hub, 19,000 subscribers" -> "hub 19,000" */
 function shortTitle (title: string): string {
-  return title.replace(/^fanout, (\S+) streams$/, 'fanout $1')
+  return title.replace(/^(fanout|hub), (\S+) (streams|subscribers)$/, '$1 $2')
 }
 
-function summaryTable (results: Results): string | undefined {
-  const columns = SUMMARY.filter(column => results.workloads.some(w => w.id === column.workload))
+/** The largest subscriber count at which a contender delivered every event to every subscriber. */
+function largestDelivered (results: Results, contender: string): string {
+  let largest: number | undefined
+  for (const workload of results.workloads) {
+    const row = workload.rows.find(r => r.contender === contender)
+    if (workload.scale === undefined || row === undefined || row.runs.length === 0 || row.error !== undefined) continue
+    largest = Math.max(largest ?? 0, workload.scale)
+  }
+  return largest === undefined ? 'none' : largest.toLocaleString('en-US')
+}
+
+function summaryTable (results: Results, summary: SummaryColumn[], largest = false): string | undefined {
+  const columns = summary.filter(column => results.workloads.some(w => w.id === column.workload))
   if (columns.length === 0) return undefined
+  // The contenders of the summarized workloads, in their order.
   const labels = new Map<string, string>()
-  for (const workload of results.workloads) for (const row of workload.rows) labels.set(row.contender, row.label)
+  for (const workload of results.workloads) {
+    if (!columns.some(column => column.workload === workload.id)) continue
+    for (const row of workload.rows) labels.set(row.contender, row.label)
+  }
+  const extra = largest ? ['largest count delivered in full'] : []
   const lines = [
-    `| contender | ${columns.map(c => `${shortTitle(results.workloads.find(w => w.id === c.workload)?.title ?? c.workload)} ${c.what}`).join(' | ')} |`,
-    `| --- | ${columns.map(() => '---:').join(' | ')} |`
+    `| contender | ${[...columns.map(c => `${shortTitle(results.workloads.find(w => w.id === c.workload)?.title ?? c.workload)} ${c.what}`), ...extra].join(' | ')} |`,
+    `| --- | ${[...columns, ...extra].map(() => '---:').join(' | ')} |`
   ]
   for (const [contender, label] of labels) {
     const cells = columns.map(column => {
@@ -158,6 +186,7 @@ function summaryTable (results: Results): string | undefined {
       const ratio = row.ratio[column.metric]
       return ratio === undefined || !Number.isFinite(ratio) ? 'n/a' : `${ratio.toFixed(2)}×`
     })
+    if (largest) cells.push(largestDelivered(results, contender))
     lines.push(`| ${label} | ${cells.join(' | ')} |`)
   }
   return lines.join('\n')
@@ -178,8 +207,10 @@ export function markdown (results: Results): string {
       '**N×** is the median of the per-repetition ratios to the node:http reference measured in the same repetition ' +
       '(↑ higher is better, ↓ lower is better). CPU is the server process\'s user + system time.'
   ]
-  const summary = summaryTable(results)
+  const summary = summaryTable(results, SUMMARY)
   if (summary !== undefined) parts.push('', '## Summary (ratios to the node:http reference)', '', summary)
+  const hubSummary = summaryTable(results, HUB_SUMMARY, true)
+  if (hubSummary !== undefined) parts.push('', '## Hub summary (ratios to the node:http reference)', '', hubSummary)
   for (const workload of results.workloads) {
     const reps = Math.max(0, ...workload.rows.map(row => row.runs.length))
     parts.push('', `## ${workload.title}`, '', `${workload.description} ${reps} repetition${reps === 1 ? '' : 's'}.`, '', workloadTable(workload))
@@ -202,7 +233,9 @@ const PANELS: Panel[] = [
   { workload: 'burst', metric: 'cpuPerEvent', what: 'server CPU per event (lower is better)' },
   { workload: 'fanout-1k', metric: 'p99', what: 'p99 delivery latency (lower is better)' },
   { workload: 'fanout-5k', metric: 'p99', what: 'p99 delivery latency (lower is better)' },
-  { workload: 'fanout-5k', metric: 'cpuPerDelivery', what: 'server CPU per delivery (lower is better)' }
+  { workload: 'fanout-5k', metric: 'cpuPerDelivery', what: 'server CPU per delivery (lower is better)' },
+  { workload: 'hub-19k', metric: 'p99', what: 'p99 delivery latency (lower is better)' },
+  { workload: 'hub-19k', metric: 'cpuPerDelivery', what: 'server CPU per delivery (lower is better)' }
 ]
 
 /** Horizontal bar charts of the burst and fanout figures, written by hand (no dependencies). */
@@ -232,7 +265,7 @@ export function svgChart (results: Results): string {
     workload.rows.forEach((row, index) => {
       const value = values[index] as number
       const top = y + index * rowHeight
-      const kind = row.contender === REFERENCE ? 'reference' : row.contender === 'fastify-raw' ? 'hand' : row.contender.startsWith('typed-sse') ? 'plugin' : 'peer'
+      const kind = row.contender === workload.reference ? 'reference' : row.contender === 'fastify-raw' ? 'hand' : row.contender.startsWith('typed-sse') ? 'plugin' : 'peer'
       parts.push(`<text x="${labelWidth - 8}" y="${top + 15}" class="label" text-anchor="end">${escapeXml(row.label)}</text>`)
       if (!Number.isFinite(value) || max === 0) {
         parts.push(`<text x="${labelWidth + 4}" y="${top + 15}" class="value">${row.error !== undefined ? 'error' : 'n/a'}</text>`)

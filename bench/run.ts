@@ -15,7 +15,7 @@ import { buildPlugin } from './build-plugin.js'
 import { FULL, QUICK, REFERENCE, ROOT, contenders as allContenders, type Contender, type Settings } from './config.js'
 import { Child } from './processes.js'
 import { formatValue, markdown, summarize, svgChart, type Results, type Row, type WorkloadResult } from './report.js'
-import { workloads as allWorkloads, type Figures, type Workload } from './workloads.js'
+import { workloads as allWorkloads, runsIn, type Figures, type Workload } from './workloads.js'
 
 const BENCH = __dirname
 
@@ -44,13 +44,23 @@ function options (): { settings: Settings, workloads: Workload[], contenders: Co
   if (values['cycle-reps'] !== undefined) settings.cycleReps = Number(values['cycle-reps'])
 
   const workloadNames = list(values.workloads)
-  const workloads = allWorkloads(settings).filter(w => workloadNames === undefined || workloadNames.some(name => w.id.startsWith(name)))
   const contenderNames = list(values.contenders)
-  // The reference always runs: every figure is also a ratio to it.
-  const contenders = allContenders().filter(c => contenderNames === undefined || c.id === REFERENCE || contenderNames.includes(c.id))
-  for (const name of [...(workloadNames ?? []), ...(contenderNames ?? [])]) {
-    if (!workloads.some(w => w.id.startsWith(name)) && !contenders.some(c => c.id === name)) throw new Error(`unknown workload or contender "${name}"`)
+  for (const name of workloadNames ?? []) {
+    if (!allWorkloads(settings).some(w => w.id.startsWith(name))) throw new Error(`unknown workload "${name}"`)
   }
+  for (const name of contenderNames ?? []) {
+    if (!allContenders().some(c => c.id === name)) throw new Error(`unknown contender "${name}"`)
+  }
+  const workloads = allWorkloads(settings).filter(w => {
+    if (workloadNames !== undefined && !workloadNames.some(name => w.id.startsWith(name))) return false
+    const unavailable = w.unavailable?.()
+    if (unavailable !== undefined) console.error(`skipping ${w.id}: ${unavailable}`)
+    return unavailable === undefined
+  })
+  // The references always run: every figure is also a ratio to one.
+  const references = new Set([REFERENCE, ...workloads.flatMap(w => w.reference ?? [])])
+  const contenders = allContenders().filter(c =>
+    (contenderNames === undefined || references.has(c.id) || contenderNames.includes(c.id)) && workloads.some(w => runsIn(w, c)))
   const selected = workloadNames !== undefined || contenderNames !== undefined
   const profile = list(values.profile) ?? []
   // Only a full, unfiltered, unprofiled run replaces the committed results, unless asked otherwise.
@@ -68,9 +78,11 @@ function pluginVersion (): { commit: string, modified: boolean } {
   }
 }
 
-function startServer (contender: Contender, profileDir: string | undefined, plugin: string): Child {
+function startServer (contender: Contender, profileDir: string | undefined, plugin: string, extraEnv: Record<string, string> = {}): Child {
   // NODE_PATH: the compiled plugin lives outside the repository but needs its dependencies.
-  const env: NodeJS.ProcessEnv = { ...contender.env, BENCH_CONTENDER: contender.id, BENCH_PLUGIN: plugin, NODE_PATH: join(ROOT, 'node_modules') }
+  const env: NodeJS.ProcessEnv = {
+    ...contender.env, ...extraEnv, BENCH_CONTENDER: contender.id, BENCH_PLUGIN: plugin, NODE_PATH: join(ROOT, 'node_modules')
+  }
   if (profileDir !== undefined) env.BENCH_PROFILE_DIR = profileDir
   return new Child(contender.id, join(BENCH, contender.file), { cwd: ROOT, execArgv: ['--expose-gc'], env })
 }
@@ -89,14 +101,24 @@ async function main (): Promise<void> {
     console.error(`note: load average ${load[0].toFixed(2)} on ${cpus().length} cores; other work on this machine skews absolute figures (ratios less so)`)
   }
 
-  let client = new Child('client', join(BENCH, 'client.ts'), { cwd: ROOT })
-  await client.ready
+  // Client processes: the first serves every workload, the others join for the largest fanouts.
+  const clientPool: Child[] = []
+  const clients = async (count: number): Promise<Child[]> => {
+    for (let index = 0; index < Math.max(1, count); index++) {
+      if (clientPool[index]?.alive !== true) clientPool[index] = new Child(`client ${index + 1}`, join(BENCH, 'client.ts'), { cwd: ROOT })
+    }
+    const wanted = clientPool.slice(0, Math.max(1, count))
+    await Promise.all(wanted.map(client => client.ready))
+    return wanted
+  }
   const results: WorkloadResult[] = workloads.map(w => ({
     id: w.id,
     title: w.title,
     description: w.description,
     metrics: w.metrics,
-    rows: contenders.map((c): Row => ({ contender: c.id, label: c.label, runs: [], median: {}, ratio: {} }))
+    reference: w.reference ?? REFERENCE,
+    scale: w.scale,
+    rows: contenders.filter(c => runsIn(w, c)).map((c): Row => ({ contender: c.id, label: c.label, runs: [], median: {}, ratio: {} }))
   }))
   const reps = Math.max(...workloads.map(w => w.reps(settings)))
   let failures = 0
@@ -112,19 +134,36 @@ async function main (): Promise<void> {
       await server.ready
       return server
     }
-    for (const contender of contenders) await serverOf(contender)
+    const shared = workloads.filter(w => w.servers === 'shared' && rep < w.reps(settings))
+    for (const contender of contenders) {
+      if (shared.some(w => runsIn(w, contender))) await serverOf(contender)
+    }
 
     // A different contender goes first in each repetition.
     const order = [...contenders.slice(rep % contenders.length), ...contenders.slice(0, rep % contenders.length)]
     for (const [index, workload] of workloads.entries()) {
       if (rep >= workload.reps(settings)) continue
       for (const contender of order) {
+        if (!runsIn(workload, contender)) continue
         const runStart = performance.now()
         const row = results[index]?.rows.find(r => r.contender === contender.id) as Row
         const prefix = `[${rep + 1}/${reps}] ${workload.id.padEnd(9)} ${contender.id.padEnd(20)}`
+        const launched: Child[] = []
         try {
-          const server = await serverOf(contender)
-          const figures = await workload.run({ server, client, port: await server.ready, settings, label: `${workload.id}-${rep + 1}` })
+          const [client] = await clients(1) as [Child]
+          const base = { contender, client, clients, settings, label: `${workload.id}-${rep + 1}` }
+          let figures: Figures
+          if (workload.servers === 'shared') {
+            const server = await serverOf(contender)
+            figures = await workload.run({ ...base, server, port: await server.ready })
+          } else {
+            const launch = (env: Record<string, string>): Child => {
+              const child = startServer(contender, profile.includes(contender.id) ? profileDir : undefined, plugin, { ...env, BENCH_INSTANCE: String(launched.length + 1) })
+              launched.push(child)
+              return child
+            }
+            figures = await workload.run({ ...base, launch })
+          }
           row.runs.push({ rep, figures })
           console.error(`${prefix} ${describe(figures, workload)} (${((performance.now() - runStart) / 1000).toFixed(1)} s)`)
         } catch (err) {
@@ -133,17 +172,16 @@ async function main (): Promise<void> {
           row.runs.push({ rep, error: message })
           console.error(`${prefix} ERROR ${message.split('\n')[0]}`)
           // Whatever state the failure left behind must not leak into the next run.
-          await servers.get(contender.id)?.stop()
-          if (!client.alive) {
-            client = new Child('client', join(BENCH, 'client.ts'), { cwd: ROOT })
-            await client.ready
-          }
+          if (workload.servers === 'shared') await servers.get(contender.id)?.stop()
+          for (const client of clientPool) if (client.alive) await client.stop()
+        } finally {
+          for (const child of launched) await child.stop()
         }
       }
     }
     for (const server of servers.values()) await server.stop()
   }
-  await client.stop()
+  for (const client of clientPool) await client.stop()
   rmSync(dirname(plugin), { recursive: true, force: true })
 
   for (const workload of results) summarize(workload)

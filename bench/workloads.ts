@@ -1,12 +1,15 @@
 // The workloads: how each one drives a contender's server and the client, and
 // which figures it reports.
 
-import type { Settings } from './config.js'
+import { REDIS_REFERENCE, type Contender, type Settings } from './config.js'
+import { summarizeLatency } from './latency.js'
 import type { Child } from './processes.js'
 import type {
-  BroadcastResult, BurstArgs, BurstResult, CpuTime, CyclesArgs, CyclesResult, FanoutCollectArgs, FanoutOpenArgs,
-  FanoutResult, MemoryFigures, ServerState
+  BroadcastResult, BurstArgs, BurstResult, CpuTime, CyclesArgs, CyclesResult, FanoutCollectArgs, FanoutDeliveredArgs,
+  FanoutOpenArgs, FanoutResult, MemoryFigures, ReplayLeaveArgs, ReplayResult, ReplayResumeArgs, ServerState,
+  TopicsAwaitArgs, TopicsOpenArgs, TopicsPublishArgs, TopicsPublishResult, TopicsResult
 } from './protocol.js'
+import { REDIS_INSTALL, findRedisServer, startRedis } from './redis.js'
 
 export type Figures = Record<string, number>
 
@@ -19,22 +22,53 @@ export interface Metric {
   better: 'higher' | 'lower' | 'none'
 }
 
-export interface RunContext {
-  server: Child
+interface ContextBase {
+  contender: Contender
+  /** the first client process */
   client: Child
-  port: number
+  /** `count` client processes (the first is `client`), started on first use and kept for the run */
+  clients: (count: number) => Promise<Child[]>
   settings: Settings
   /** names this run (workload and repetition), e.g. for its CPU profile */
   label: string
 }
 
-export interface Workload {
+/** A workload on the contender's server, which the runner starts once per repetition. */
+export interface RunContext extends ContextBase {
+  server: Child
+  port: number
+}
+
+/** A workload that starts the servers it needs (several instances of the contender). */
+export interface OwnServersContext extends ContextBase {
+  /** Starts one more server process of the contender with `env`; the runner stops it after the run. */
+  launch: (env: Record<string, string>) => Child
+}
+
+interface WorkloadBase {
   id: string
   title: string
   description: string
   metrics: Metric[]
   reps: (settings: Settings) => number
-  run: (context: RunContext) => Promise<Figures>
+  /** the contenders that run it (default: every contender that is not dedicated) */
+  contenders?: string[]
+  /** the 1.00× of its ratios (default: the node:http reference) */
+  reference?: string
+  /** subscribers, for the workloads that grow to find the largest count a contender serves */
+  scale?: number
+  /** why it cannot run on this machine, if it cannot */
+  unavailable?: () => string | undefined
+}
+
+export type Workload = WorkloadBase & (
+  | { servers: 'shared', run: (context: RunContext) => Promise<Figures> }
+  | { servers: 'own', run: (context: OwnServersContext) => Promise<Figures> }
+)
+
+/** Whether `contender` runs in `workload`. */
+export function runsIn (workload: Workload, contender: Contender): boolean {
+  return workload.contenders === undefined ? contender.dedicated !== true : workload.contenders.includes(contender.id)
 }
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
@@ -57,45 +91,166 @@ async function streamWorkload (context: RunContext, kind: 'burst' | 'tokens', ev
   }
 }
 
-async function waitFor (what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+async function waitFor (what: string, timeoutMs: number, check: () => Promise<boolean>, progress = () => ''): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${progress()})`)
     await sleep(50)
   }
 }
 
-async function fanoutWorkload (context: RunContext, streams: number): Promise<Figures> {
-  const { server, client, port, settings } = context
+/** `total` split into `parts` shares that differ by at most one. */
+function shares (total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, index) => Math.floor(total / parts) + (index < total % parts ? 1 : 0))
+}
+
+const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0)
+
+interface Broadcast {
+  streams: number
+  events: number
+  intervalMs: number
+}
+
+/**
+ * Opens the streams (spread over client processes with at most `streamsPerClient` each),
+ * waits until all are subscribed, broadcasts, and checks that every stream got every
+ * event. The CPU window runs from the first publish until the clients have every event.
+ */
+async function fanoutWorkload (context: RunContext, { streams, events, intervalMs }: Broadcast): Promise<Figures> {
+  const { server, port, settings, contender } = context
+  const clients = await context.clients(Math.ceil(streams / settings.streamsPerClient))
   const setupStart = performance.now()
   const before = await server.request<MemoryFigures>('memory')
-  await client.request('fanout:open', { port, path: '/fanout', streams, connectConcurrency: 100 } satisfies FanoutOpenArgs, 60_000)
+  const ready = contender.ready ?? 'headers'
+  const perClient = shares(streams, clients.length)
+  await Promise.all(clients.map((client, index) =>
+    client.request('fanout:open', { port, path: '/fanout', streams: perClient[index] as number, connectConcurrency: 100, ready } satisfies FanoutOpenArgs, 120_000)))
   let subscribed = 0
-  await waitFor(`${streams} subscribed streams (have ${subscribed})`, 30_000, async () => {
-    subscribed = (await state(server)).fanoutStreams
+  await waitFor(`${streams} subscribed streams`, 60_000, async () => {
+    const counted = (await state(server)).fanoutStreams
+    subscribed = counted ?? sum(await Promise.all(clients.map(client => client.request<number>('fanout:ready'))))
     return subscribed >= streams
-  })
+  }, () => `have ${subscribed}`)
   const open = await server.request<MemoryFigures>('memory')
   const setupMs = performance.now() - setupStart
-  const plannedMs = settings.fanoutEvents * settings.fanoutIntervalMs
+  const plannedMs = events * intervalMs
+  const broadcastStart = performance.now()
   const broadcast = await server.request<BroadcastResult>(
     'broadcast',
-    { count: settings.fanoutEvents, intervalMs: settings.fanoutIntervalMs, maxMs: 2 * plannedMs, label: context.label },
+    { count: events, intervalMs, maxMs: 2 * plannedMs, label: context.label },
     2 * plannedMs + 30_000
   )
+  const broadcastEnd = performance.now()
+  if (broadcast.publishErrors > 0) throw new Error(`${broadcast.publishErrors} publishes failed: ${broadcast.firstError}`)
+  const delivered: FanoutDeliveredArgs = { events: broadcast.events, timeoutMs: 30_000 }
+  await Promise.all(clients.map(client => client.request<boolean>('fanout:delivered', delivered, 40_000)))
+  const cpu = await server.request<CpuTime>('cpu:stop')
+  await server.request('fanout:end', undefined, 30_000)
   // Every stream must have received every event that was published, then the end of its response.
-  const result = await client.request<FanoutResult>('fanout:collect', { events: broadcast.events, timeoutMs: 30_000 } satisfies FanoutCollectArgs, 40_000)
+  const collect: FanoutCollectArgs = { events: broadcast.events, timeoutMs: 30_000 }
+  const results = await Promise.all(clients.map(client => client.request<FanoutResult>('fanout:collect', collect, 40_000)))
+  const deliveries = sum(results.map(result => result.deliveries))
+  const latency = summarizeLatency(results.map(result => result.latency))
   return {
-    p50: result.latencyMs.p50,
-    p99: result.latencyMs.p99,
-    max: result.latencyMs.max,
-    cpuPerDelivery: broadcast.cpuMicros / result.deliveries,
+    p50: latency.p50,
+    p99: latency.p99,
+    max: latency.max,
+    cpuPerDelivery: cpu.cpuMicros / deliveries,
     heapPerStream: (open.heapUsed - before.heapUsed) / streams,
     rssPerStream: (open.rss - before.rss) / streams,
     published: broadcast.events,
-    broadcastSec: broadcast.wallMillis / 1000,
+    broadcastSec: (broadcastEnd - broadcastStart) / 1000,
     setupSec: setupMs / 1000
   }
+}
+
+const percentOfCore = (cpuMicros: number, wallMs: number): number => 100 * cpuMicros / (wallMs * 1000)
+
+/**
+ * hub-redis: two instances of the contender on one fresh redis-server, streams of every
+ * topic on both, each instance publishing half of the events on half of the topics.
+ * The client checks every stream's sequence (gaps, duplicates, resets). Then, for a
+ * contender that replays: a client leaves at a position on one instance, misses
+ * `redisReplayEvents` events, and resumes from its last event id on the other.
+ */
+async function hubRedisWorkload (context: OwnServersContext): Promise<Figures> {
+  const { client, settings, contender } = context
+  const redisServer = findRedisServer()
+  if (redisServer === undefined) throw new Error(`redis-server not found: ${REDIS_INSTALL}`)
+  const redis = await startRedis(redisServer)
+  const instances: Child[] = []
+  try {
+    const env = {
+      BENCH_REDIS_URL: redis.url,
+      BENCH_DROP_SHARE: String(settings.redisDropShare),
+      // Enough history for the replay: the hub must still hold every missed event.
+      BENCH_HISTORY: String(settings.redisReplayEvents)
+    }
+    instances.push(context.launch(env), context.launch(env))
+    const ports = await Promise.all(instances.map(instance => instance.ready))
+    const topics = settings.redisTopics
+    const streams = ports.length * topics * settings.redisStreamsPerTopic
+    const open: TopicsOpenArgs = { ports, topics, perTopic: settings.redisStreamsPerTopic, connectConcurrency: 100, ready: contender.ready ?? 'headers' }
+    await client.request('topics:open', open, 120_000)
+    let subscribed = 0
+    await waitFor(`${streams} subscribed streams`, 60_000, async () => {
+      subscribed = await client.request<number>('topics:ready')
+      return subscribed >= streams
+    }, () => `have ${subscribed}`)
+
+    const redisBefore = await redis.cpuMicros()
+    const start = performance.now()
+    const results = await Promise.all(instances.map((instance, index) => instance.request<TopicsPublishResult>('topics:publish', {
+      topics: Array.from({ length: topics }, (_, topic) => topic).filter(topic => topic % instances.length === index),
+      perSecond: settings.redisPerSecond / instances.length,
+      durationMs: settings.redisDurationMs,
+      label: context.label
+    } satisfies TopicsPublishArgs, settings.redisDurationMs + 60_000)))
+    const published = new Array<number>(topics).fill(0)
+    for (const result of results) {
+      if (result.publishErrors > 0) throw new Error(`${result.publishErrors} publishes failed: ${result.firstError}`)
+      for (const [topic, count] of result.published) published[topic] = count
+    }
+    const check: TopicsAwaitArgs = { published, timeoutMs: 10_000 }
+    await client.request<boolean>('topics:await', check, 20_000)
+    const cpus = await Promise.all(instances.map(instance => instance.request<CpuTime>('cpu:stop')))
+    const wallMs = performance.now() - start
+    const redisCpu = await redis.cpuMicros() - redisBefore
+    const delivery = await client.request<TopicsResult>('topics:collect', check)
+    const latency = summarizeLatency([delivery.latency])
+    if (delivery.faults.length > 0) console.error(`${contender.id}: ${delivery.faults.join('; ')}`)
+    const instanceCpu = cpus.map(cpu => percentOfCore(cpu.cpuMicros, cpu.wallMillis))
+
+    const replay = contender.replays === true ? await replayMissed(context, instances, ports) : undefined
+    return {
+      instanceCpu: sum(instanceCpu) / instanceCpu.length,
+      instanceCpuMax: Math.max(...instanceCpu),
+      redisCpu: percentOfCore(redisCpu, wallMs),
+      p50: latency.p50,
+      p99: latency.p99,
+      deliveries: delivery.deliveries,
+      gaps: delivery.gaps,
+      duplicates: delivery.duplicates,
+      resets: delivery.resets,
+      replayMs: replay?.elapsedMs ?? NaN,
+      replayFaults: replay === undefined ? NaN : replay.gaps + replay.duplicates + replay.resets
+    }
+  } finally {
+    // The instances first: a Redis gone before them would only make them reconnect.
+    await Promise.all(instances.map(instance => instance.stop()))
+    await redis.stop()
+  }
+}
+
+/** A client subscribes on the first instance and leaves; events are published; it resumes on the second. */
+async function replayMissed (context: OwnServersContext, instances: Child[], ports: number[]): Promise<ReplayResult> {
+  const { client, settings } = context
+  const path = '/topics/replay'
+  const lastEventId = await client.request<string>('replay:leave', { port: ports[0] as number, path, timeoutMs: 10_000 } satisfies ReplayLeaveArgs, 20_000)
+  await (instances[0] as Child).request('topics:fill', { topic: 'replay', count: settings.redisReplayEvents }, 120_000)
+  const resume: ReplayResumeArgs = { port: ports[1] as number, path, lastEventId, events: settings.redisReplayEvents, timeoutMs: 30_000 }
+  return await client.request<ReplayResult>('replay:resume', resume, 40_000)
 }
 
 async function cyclesWorkload (context: RunContext, path: string, cycles: number, stallMs: number): Promise<Figures> {
@@ -133,15 +288,29 @@ const streamMetrics: Metric[] = [
   { key: 'mbPerSec', label: 'MB/s on the wire', unit: 'count', better: 'none' }
 ]
 
-const fanoutMetrics = (settings: Settings): Metric[] => [
+const fanoutMetrics = (events: number): Metric[] => [
   { key: 'p50', label: 'latency p50', unit: 'ms', better: 'lower' },
   { key: 'p99', label: 'latency p99', unit: 'ms', better: 'lower' },
   { key: 'max', label: 'latency max', unit: 'ms', better: 'lower' },
   { key: 'cpuPerDelivery', label: 'server CPU/delivery', unit: 'us', better: 'lower' },
   { key: 'heapPerStream', label: 'heap/stream', unit: 'bytes', better: 'lower' },
   { key: 'rssPerStream', label: 'RSS/stream', unit: 'bytes', better: 'none' },
-  { key: 'published', label: `events sent (of ${settings.fanoutEvents})`, unit: 'count', better: 'none' },
+  { key: 'published', label: `events sent (of ${events})`, unit: 'count', better: 'none' },
   { key: 'broadcastSec', label: 'seconds to send them', unit: 'count', better: 'none' }
+]
+
+const hubRedisMetrics: Metric[] = [
+  { key: 'instanceCpu', label: 'CPU per instance (% of a core)', unit: 'count', better: 'lower' },
+  { key: 'instanceCpuMax', label: 'busier instance', unit: 'count', better: 'none' },
+  { key: 'redisCpu', label: 'Redis CPU (% of a core)', unit: 'count', better: 'lower' },
+  { key: 'p50', label: 'latency p50', unit: 'ms', better: 'lower' },
+  { key: 'p99', label: 'latency p99', unit: 'ms', better: 'lower' },
+  { key: 'deliveries', label: 'events delivered', unit: 'count', better: 'none' },
+  { key: 'gaps', label: 'gaps', unit: 'count', better: 'none' },
+  { key: 'duplicates', label: 'duplicates', unit: 'count', better: 'none' },
+  { key: 'resets', label: 'resets', unit: 'count', better: 'none' },
+  { key: 'replayMs', label: 'replay of the missed events', unit: 'ms', better: 'none' },
+  { key: 'replayFaults', label: 'replay gaps + duplicates + resets', unit: 'count', better: 'none' }
 ]
 
 const cycleMetrics: Metric[] = [
@@ -153,30 +322,52 @@ const cycleMetrics: Metric[] = [
   { key: 'heapGrowth', label: 'heap growth after GC', unit: 'bytes', better: 'none' }
 ]
 
+/** The contenders of the hub workloads: the hand-written loop, better-sse's Channel, the plugin's generator per stream, and its hub. */
+export const HUB_CONTENDERS = ['node-http', 'better-sse', 'typed-sse', 'typed-sse-hub']
+
 export function workloads (settings: Settings): Workload[] {
+  const count = (n: number): string => n.toLocaleString('en-US')
   const fanout = (id: string, streams: number): Workload => ({
     id,
-    title: `fanout, ${streams.toLocaleString('en-US')} streams`,
-    description: `${streams.toLocaleString('en-US')} open streams; one broadcast event every ${settings.fanoutIntervalMs} ms, ${settings.fanoutEvents} in all. ` +
+    servers: 'shared',
+    title: `fanout, ${count(streams)} streams`,
+    description: `${count(streams)} open streams; one broadcast event every ${settings.fanoutIntervalMs} ms, ${settings.fanoutEvents} in all. ` +
       'Latency from the timestamp in the event to its arrival at the client; heap and RSS per open stream after GC. ' +
       `A server too busy to keep to the schedule sends fewer events: it stops after ${2 * settings.fanoutEvents * settings.fanoutIntervalMs / 1000} s.`,
-    metrics: fanoutMetrics(settings),
+    metrics: fanoutMetrics(settings.fanoutEvents),
     reps: s => s.fanoutReps,
-    run: context => fanoutWorkload(context, streams)
+    run: context => fanoutWorkload(context, { streams, events: settings.fanoutEvents, intervalMs: settings.fanoutIntervalMs })
+  })
+  const hub = (id: string, streams: number): Workload => ({
+    id,
+    servers: 'shared',
+    title: `hub, ${count(streams)} subscribers`,
+    description: `${count(streams)} subscribers of one topic over ${Math.ceil(streams / settings.streamsPerClient)} client processes; ` +
+      `one publish every ${settings.hubIntervalMs} ms, ${settings.hubEvents} in all, validation on. The hub subscribes each stream with ` +
+      '`hub.subscribe(topic)` and publishes with `hub.publish`; the generator contender gives each stream its own async generator, ' +
+      'woken by one shared promise per publish. CPU from the first publish until every client has every event; a lost event is an error. ' +
+      `A server too busy to keep to the schedule publishes fewer: it stops after ${2 * settings.hubEvents * settings.hubIntervalMs / 1000} s.`,
+    metrics: fanoutMetrics(settings.hubEvents),
+    reps: s => s.hubReps,
+    contenders: HUB_CONTENDERS,
+    scale: streams,
+    run: context => fanoutWorkload(context, { streams, events: settings.hubEvents, intervalMs: settings.hubIntervalMs })
   })
   return [
     {
       id: 'burst',
+      servers: 'shared',
       title: 'burst',
-      description: `One connection, ${settings.burstEvents.toLocaleString('en-US')} \`tick\` events { value, ts } from an async generator, as fast as the client takes them.`,
+      description: `One connection, ${count(settings.burstEvents)} \`tick\` events { value, ts } from an async generator, as fast as the client takes them.`,
       metrics: streamMetrics,
       reps: s => s.reps,
       run: context => streamWorkload(context, 'burst', context.settings.burstEvents)
     },
     {
       id: 'tokens',
+      servers: 'shared',
       title: 'tokens',
-      description: `One connection, ${settings.tokenEvents.toLocaleString('en-US')} unnamed { delta } events, then \`data: [DONE]\` (the AI-chat pattern).`,
+      description: `One connection, ${count(settings.tokenEvents)} unnamed { delta } events, then \`data: [DONE]\` (the AI-chat pattern).`,
       metrics: streamMetrics,
       reps: s => s.reps,
       run: context => streamWorkload(context, 'tokens', context.settings.tokenEvents)
@@ -185,8 +376,9 @@ export function workloads (settings: Settings): Workload[] {
     fanout('fanout-5k', settings.fanoutLarge),
     {
       id: 'churn',
+      servers: 'shared',
       title: 'churn',
-      description: `${settings.churnCycles.toLocaleString('en-US')} times: connect, receive one event, disconnect (${settings.cycleConcurrency} at a time). ` +
+      description: `${count(settings.churnCycles)} times: connect, receive one event, disconnect (${settings.cycleConcurrency} at a time). ` +
         'The source then waits for an event that never comes; it is released only if the contender tears it down.',
       metrics: cycleMetrics,
       reps: s => s.cycleReps,
@@ -194,13 +386,34 @@ export function workloads (settings: Settings): Workload[] {
     },
     {
       id: 'abort',
+      servers: 'shared',
       title: 'abort',
-      description: `${settings.abortCycles.toLocaleString('en-US')} times: connect, receive one event, stop reading for ${settings.abortStallMs} ms, disconnect. ` +
+      description: `${count(settings.abortCycles)} times: connect, receive one event, stop reading for ${settings.abortStallMs} ms, disconnect. ` +
         'The source floods ~1 KB events, so clients leave while the server waits on backpressure ' +
         '(each cycle makes the server write ~0.5 MB before the socket pushes back, hence fewer cycles than churn).',
       metrics: cycleMetrics,
       reps: s => s.cycleReps,
       run: context => cyclesWorkload(context, '/abort', context.settings.abortCycles, context.settings.abortStallMs)
+    },
+    hub('hub-5k', settings.hubSmall),
+    hub('hub-19k', settings.hubLarge),
+    {
+      id: 'hub-redis',
+      servers: 'own',
+      title: 'hub-redis, two instances on one Redis',
+      description: `Two server processes of the contender on one redis-server the bench starts, ${count(settings.redisTopics)} topics, ` +
+        `${count(settings.redisPerSecond)} events/s in all for ${settings.redisDurationMs / 1000} s (each instance publishes half, on half of the topics), ` +
+        `${settings.redisStreamsPerTopic} stream per topic on each instance; ${100 * settings.redisDropShare}% of the live messages ` +
+        'between Redis and each instance are thrown away on purpose. The client counts gaps and duplicates from the sequence number in each event. ' +
+        'CPU per instance and Redis\'s (INFO used_cpu_user + used_cpu_sys) from the first publish until every stream has its topic\'s last event. ' +
+        `Replay: a client leaves one instance, misses ${count(settings.redisReplayEvents)} events, and resumes on the other from its last event id; ` +
+        'the time is from its request to the last missed event. The reference is plain PUB/SUB: at most once, nothing to replay.',
+      metrics: hubRedisMetrics,
+      reps: s => s.hubReps,
+      contenders: [REDIS_REFERENCE, 'typed-sse-hub-redis'],
+      reference: REDIS_REFERENCE,
+      unavailable: () => findRedisServer() === undefined ? `redis-server not found (${REDIS_INSTALL})` : undefined,
+      run: hubRedisWorkload
     }
   ]
 }

@@ -5,21 +5,39 @@ import { writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { Session } from 'node:inspector'
 import { join } from 'node:path'
-import type { BroadcastResult, CpuTime, MemoryFigures, Reply, Request, ServerState } from '../protocol.js'
+import type {
+  BroadcastResult, CpuTime, FillArgs, MemoryFigures, Reply, Request, ServerState, TopicsPublishArgs, TopicsPublishResult
+} from '../protocol.js'
 import { generators, idleWaiting, now, type Tick } from './sources.js'
 
 /** How a contender broadcasts to its fanout streams. */
 export interface Fanout {
-  /** Streams subscribed and waiting for the next broadcast. */
-  size (): number
-  publish (tick: Tick): void
+  /**
+   * Streams subscribed and waiting for the next broadcast, or `undefined` when the
+   * server cannot tell without adding work per stream (the client counts them then).
+   */
+  size (): number | undefined
+  /** One broadcast; the hub's publish is asynchronous and may reject. */
+  publish (tick: Tick): void | Promise<unknown>
   /** Ends every fanout stream. */
-  end (): void
+  end (): void | Promise<void>
+}
+
+/** The events of the hub-redis workload: a sequence number per topic, and when it was published. */
+export interface SeqTick {
+  seq: number
+  ts: number
+}
+
+/** How a contender publishes on many topics (hub-redis); topic `name` is served at `/topics/<name>`. */
+export interface Topics {
+  publish (name: string, tick: SeqTick): Promise<unknown>
 }
 
 export interface Contender {
   server: Server
-  fanout: Fanout
+  fanout?: Fanout
+  topics?: Topics
 }
 
 /** Workload sizes come with each request; defaults keep a manual curl short. */
@@ -65,7 +83,8 @@ async function startProfile (label: string | undefined): Promise<void> {
 async function stopProfile (): Promise<void> {
   if (profileDir === undefined || inspector === undefined) return
   const { profile } = await post('Profiler.stop') as { profile: unknown }
-  writeFileSync(join(profileDir, `${process.env.BENCH_CONTENDER ?? 'server'}-${profileLabel}.cpuprofile`), JSON.stringify(profile))
+  const instance = process.env.BENCH_INSTANCE === undefined ? '' : `-${process.env.BENCH_INSTANCE}`
+  writeFileSync(join(profileDir, `${process.env.BENCH_CONTENDER ?? 'server'}${instance}-${profileLabel}.cpuprofile`), JSON.stringify(profile))
 }
 
 function cpuSince (start: { usage: NodeJS.CpuUsage, time: number }): CpuTime {
@@ -91,38 +110,131 @@ export interface BroadcastArgs {
   label?: string
 }
 
-/** One event every `intervalMs`; a server whose event loop lags behind publishes fewer within `maxMs`. */
+/** Counts the publishes that reject, and knows when none is in flight. */
+class Publishes {
+  errors = 0
+  firstError: string | undefined
+  private pending = 0
+  private idle: (() => void) | undefined
+
+  track (result: void | Promise<unknown>): void {
+    if (result === undefined) return
+    this.pending++
+    result.then(() => this.settled(), (err: Error) => {
+      this.errors++
+      this.firstError ??= err.message
+      this.settled()
+    })
+  }
+
+  /** Resolves once every publish tracked so far has settled. */
+  drained (): Promise<void> {
+    if (this.pending === 0) return Promise.resolve()
+    return new Promise(resolve => { this.idle = resolve })
+  }
+
+  private settled (): void {
+    if (--this.pending === 0) this.idle?.()
+  }
+}
+
+function startCpu (): void {
+  cpuStart = { usage: process.cpuUsage(), time: performance.now() }
+}
+
+/**
+ * One event every `intervalMs`; a server whose event loop lags behind publishes fewer
+ * within `maxMs`. Opens the CPU window: the runner closes it (`cpu:stop`) once the
+ * clients have every event, so the deliveries that follow the last publish count too.
+ */
 async function broadcast (fanout: Fanout, args: BroadcastArgs): Promise<BroadcastResult> {
   await startProfile(args.label)
-  const start = { usage: process.cpuUsage(), time: performance.now() }
+  startCpu()
+  const publishes = new Publishes()
+  const start = performance.now()
   let sent = 0
   await new Promise<void>(resolve => {
     const timer = setInterval(() => {
-      fanout.publish({ value: sent, ts: now() })
+      publishes.track(fanout.publish({ value: sent, ts: now() }))
       sent++
-      if (sent === args.count || performance.now() - start.time > args.maxMs) {
+      if (sent === args.count || performance.now() - start > args.maxMs) {
         clearInterval(timer)
         resolve()
       }
     }, args.intervalMs)
   })
-  // The deliveries of the last event finish in the following turns of the event loop.
-  await new Promise(resolve => setTimeout(resolve, args.intervalMs))
-  const cpu = cpuSince(start)
-  await stopProfile()
-  fanout.end()
-  return { ...cpu, events: sent }
+  await publishes.drained()
+  return { events: sent, publishErrors: publishes.errors, firstError: publishes.firstError }
+}
+
+/**
+ * `perSecond` events spread over `topics` round-robin for `durationMs`, each topic with
+ * its own sequence. Paced by the clock, not by a timer per event: a late turn of the
+ * event loop publishes what fell due meanwhile. Opens the CPU window like broadcast.
+ */
+async function publishTopics (topics: Topics, args: TopicsPublishArgs): Promise<TopicsPublishResult> {
+  if (args.topics.length === 0) throw new Error('no topics to publish on')
+  await startProfile(args.label)
+  startCpu()
+  const publishes = new Publishes()
+  const names = args.topics.map(String)
+  const counts = new Array<number>(args.topics.length).fill(0)
+  const total = Math.round(args.perSecond * args.durationMs / 1000)
+  const start = performance.now()
+  let sent = 0
+  await new Promise<void>(resolve => {
+    const turn = (): void => {
+      const due = Math.min(total, Math.floor((performance.now() - start) * args.perSecond / 1000))
+      for (; sent < due; sent++) {
+        const index = sent % names.length
+        const seq = counts[index] as number
+        counts[index] = seq + 1
+        publishes.track(topics.publish(names[index] as string, { seq, ts: now() }))
+      }
+      if (sent < total) setTimeout(turn, 2)
+      else resolve()
+    }
+    turn()
+  })
+  await publishes.drained()
+  return {
+    published: args.topics.map((topic, index) => [topic, counts[index] as number]),
+    publishErrors: publishes.errors,
+    firstError: publishes.firstError
+  }
+}
+
+/** `count` events on one topic as fast as the engine takes them (at most 500 in flight); resolves when all are stored. */
+async function fill (topics: Topics, args: FillArgs): Promise<{ elapsedMs: number }> {
+  const start = performance.now()
+  let seq = 0
+  const worker = async (): Promise<void> => {
+    while (seq < args.count) await topics.publish(args.topic, { seq: seq++, ts: now() })
+  }
+  await Promise.all(Array.from({ length: Math.min(500, args.count) }, worker))
+  return { elapsedMs: performance.now() - start }
+}
+
+function fanoutOf (contender: Contender): Fanout {
+  if (contender.fanout === undefined) throw new Error('this server has no fanout')
+  return contender.fanout
+}
+
+function topicsOf (contender: Contender): Topics {
+  if (contender.topics === undefined) throw new Error('this server has no topics')
+  return contender.topics
 }
 
 async function answer (contender: Contender, request: Request): Promise<unknown> {
   switch (request.command) {
     case 'cpu:start':
       await startProfile((request.args as { label?: string } | undefined)?.label)
-      cpuStart = { usage: process.cpuUsage(), time: performance.now() }
+      startCpu()
       return null
     case 'cpu:stop': {
       if (cpuStart === undefined) throw new Error('cpu:stop without cpu:start')
       const cpu = cpuSince(cpuStart)
+      cpuStart = undefined
       await stopProfile()
       return cpu
     }
@@ -136,7 +248,7 @@ async function answer (contender: Contender, request: Request): Promise<unknown>
         generatorsFinalized: generators.finalized,
         idleWaiting: idleWaiting(),
         connections,
-        fanoutStreams: contender.fanout.size()
+        fanoutStreams: contender.fanout?.size() ?? null
       } satisfies ServerState
     }
     case 'exit':
@@ -144,7 +256,14 @@ async function answer (contender: Contender, request: Request): Promise<unknown>
       setImmediate(() => process.exit(0))
       return null
     case 'broadcast':
-      return await broadcast(contender.fanout, request.args as BroadcastArgs)
+      return await broadcast(fanoutOf(contender), request.args as BroadcastArgs)
+    case 'fanout:end':
+      await fanoutOf(contender).end()
+      return null
+    case 'topics:publish':
+      return await publishTopics(topicsOf(contender), request.args as TopicsPublishArgs)
+    case 'topics:fill':
+      return await fill(topicsOf(contender), request.args as FillArgs)
     default:
       throw new Error(`unknown command ${request.command}`)
   }
