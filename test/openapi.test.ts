@@ -5,7 +5,7 @@
 // and how routes validate and serialize, stay as they were.
 
 import t, { type Test } from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger'
@@ -13,12 +13,14 @@ import { Type } from '@sinclair/typebox'
 import Ajv2020 from 'ajv/dist/2020'
 import type { EventSourceMessage } from 'eventsource-parser'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { chromium } from 'playwright-core'
 import * as v from 'valibot'
 import * as z from 'zod'
 import fastifyTypedSse, { withSseStreams } from '../index.js'
 import { startDemo } from './helpers/demo.js'
 import { EventStreamReader, takeEvents } from './helpers/events.js'
 import { useFreshConnections } from './helpers/fetch.js'
+import { requireProgram } from './helpers/programs.js'
 
 type Json = Record<string, any>
 
@@ -119,6 +121,30 @@ t.test('the demo serves its API document at /docs/json and Swagger UI at /docs',
   const document = await fetchDocument(url)
   t.equal(document.openapi, '3.2.0')
   for (const [path, { method }] of Object.entries(DEMO_STREAMS)) t.ok(streamMedia(document, path, method), `${path} is documented`)
+})
+
+t.test('Swagger UI shows the events of a stream', async (t) => {
+  const chromiumPath = requireProgram(t, 'chromium', 'apt-get install -y chromium')
+  if (chromiumPath === undefined) return
+  const { url } = await startDemo(t)
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] })
+  t.teardown(() => browser.close())
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1200 } })
+  await page.goto(`${url}/docs`)
+  const ticker = page.locator('#operations-default-get_ticker')
+  await ticker.waitFor({ timeout: 20_000 })
+  await ticker.locator('.opblock-summary').click()
+  const example = ticker.locator('.responses-wrapper .example')
+  await example.first().waitFor({ timeout: 20_000 })
+  const text = await example.first().innerText()
+  // One example object per event, its data generated from the event's contentSchema.
+  t.match(text, /"event": "tick",\s*"data": "\{\\"seq\\":1,\\"price\\":0\}"/, 'the tick event, its data as JSON text')
+  t.match(text, /"event": "alarm"/, 'the alarm event')
+  t.match(text, /"event": "stream-error",\s*"data": "\{\\"message\\":\\"string\\"\}"/, 'the failure event')
+  const screenshot = join(__dirname, '..', 'test-output', 'docs-page.png')
+  mkdirSync(join(screenshot, '..'), { recursive: true })
+  await page.screenshot({ path: screenshot })
+  t.ok(statSync(screenshot).size > 10_000, `screenshot saved to ${join('test-output', 'docs-page.png')}`)
 })
 
 for (const [openapi, version] of [['3.2.0', '3.2'], ['3.1.0', '3.1'], ['3.0.3', '3.0']] as const) {
