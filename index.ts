@@ -1,6 +1,7 @@
 // fastify-typed-sse: Server-Sent Events with typed, validated event schemas.
-// The plugin entry only wires things: options, the reply decorator, and the hooks
-// that compile each route's events and end every stream when the server closes.
+// The plugin entry only wires things: options, the reply and instance decorators,
+// and the hooks that compile each route's events and end every stream when the
+// server closes.
 
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
@@ -8,14 +9,22 @@ import { Heartbeat } from './lib/heartbeat.js'
 import { pluginSettings, streamSettings } from './lib/options.js'
 import { compileEventSchemas, loadSchemaCompilers, type EventValidators } from './lib/schemas.js'
 import { withSseStreams } from './lib/openapi.js'
+import { SendTimeouts } from './lib/send-timeout.js'
+import { StreamStats } from './lib/stats.js'
 import { startStream, type StreamRegistry } from './lib/stream.js'
 import type { SseOptions, SseStreamOptions } from './types/index.js'
 
 // Async, so that a bad option rejects the registration instead of throwing out of it.
 const plugin: FastifyPluginAsync<SseOptions> = async (fastify, options) => {
-  const defaults = pluginSettings(options)
+  const { maxStreams, streams: defaults } = pluginSettings(options)
   await loadSchemaCompilers() // before any route: typebox 1.x's compiler is ESM only
-  const registry: StreamRegistry = { heartbeat: new Heartbeat(), open: new Set() }
+  const registry: StreamRegistry = {
+    heartbeat: new Heartbeat(),
+    sendTimeouts: new SendTimeouts(),
+    stats: new StreamStats(),
+    open: new Set(),
+    maxStreams
+  }
   const validatorsBySchema = new WeakMap<object, EventValidators>()
 
   function validatorsOf (sse: unknown, route: { method: unknown, url?: string }): EventValidators | undefined {
@@ -38,6 +47,8 @@ const plugin: FastifyPluginAsync<SseOptions> = async (fastify, options) => {
     startStream(this, source, streamSettings(defaults, streamOptions), validators, registry)
     return this
   })
+
+  fastify.decorate('sseStats', () => registry.stats.snapshot())
 
   // Streams never end on their own, so they must end before the server waits for its connections.
   fastify.addHook('preClose', (done) => {

@@ -1,7 +1,7 @@
 // Plugin and per-stream options to the settings one stream runs with.
 // Checked once at registration, and per stream only when a stream overrides them.
 
-import type { SseOptions, SseStreamOptions, SseInvalidEventPolicy } from '../types/index.js'
+import type { SseFailure, SseOptions, SseStreamOptions, SseInvalidEventPolicy } from '../types/index.js'
 import { FST_SSE_INVALID_OPTION } from './errors.js'
 import { isNonNegativeInteger } from './wire.js'
 
@@ -10,7 +10,15 @@ export interface StreamSettings {
   readonly retry: number | undefined
   readonly validate: boolean
   readonly onInvalidEvent: SseInvalidEventPolicy
+  readonly sendTimeout: number
   readonly done: string | undefined
+  readonly failure: SseFailure | undefined
+}
+
+/** What only a registration sets. */
+export interface PluginSettings {
+  readonly maxStreams: number
+  readonly streams: StreamSettings
 }
 
 const DEFAULTS: StreamSettings = {
@@ -18,33 +26,46 @@ const DEFAULTS: StreamSettings = {
   retry: undefined,
   validate: true,
   onInvalidEvent: 'end',
-  done: undefined
+  sendTimeout: 60_000, // nginx's send_timeout
+  done: undefined,
+  failure: undefined
 }
 
 /** The longest delay a Node timer takes. */
 const MAX_INTERVAL = 2 ** 31 - 1
 
-const PLUGIN_KEYS = new Set(['heartbeatInterval', 'retry', 'validate', 'onInvalidEvent'])
-const STREAM_KEYS = new Set([...PLUGIN_KEYS, 'done'])
+const SHARED_KEYS = ['heartbeatInterval', 'retry', 'validate', 'onInvalidEvent', 'sendTimeout']
+const PLUGIN_KEYS = new Set([...SHARED_KEYS, 'maxStreams'])
+const STREAM_KEYS = new Set([...SHARED_KEYS, 'done', 'failure'])
 
-export function pluginSettings (options: SseOptions | undefined): StreamSettings {
-  return merge(DEFAULTS, options, PLUGIN_KEYS)
+export function pluginSettings (options: SseOptions | undefined): PluginSettings {
+  checkKeys(options, PLUGIN_KEYS)
+  const maxStreams = options?.maxStreams
+  if (maxStreams !== undefined && !isNonNegativeInteger(maxStreams)) {
+    throw new FST_SSE_INVALID_OPTION(`maxStreams must be a non-negative integer (0: no limit), got ${String(maxStreams)}`)
+  }
+  return { maxStreams: maxStreams ?? 0, streams: merge(DEFAULTS, options) }
 }
 
 export function streamSettings (defaults: StreamSettings, options: SseStreamOptions | undefined): StreamSettings {
-  return options === undefined ? defaults : merge(defaults, options, STREAM_KEYS)
+  if (options === undefined) return defaults
+  checkKeys(options, STREAM_KEYS)
+  return merge(defaults, options)
 }
 
-function merge (base: StreamSettings, options: SseStreamOptions | undefined, allowed: ReadonlySet<string>): StreamSettings {
-  if (options === undefined || options === null) return base
+function checkKeys (options: object | undefined | null, allowed: ReadonlySet<string>): void {
+  if (options === undefined || options === null) return
   if (typeof options !== 'object') throw new FST_SSE_INVALID_OPTION(`options must be an object, got ${typeof options}`)
   for (const key of Object.keys(options)) {
     if (!allowed.has(key)) throw new FST_SSE_INVALID_OPTION(`unknown option "${key}" (known: ${[...allowed].join(', ')})`)
   }
-  const { heartbeatInterval, retry, validate, onInvalidEvent, done } = options
-  if (heartbeatInterval !== undefined && !(isNonNegativeInteger(heartbeatInterval) && heartbeatInterval <= MAX_INTERVAL)) {
-    throw new FST_SSE_INVALID_OPTION(`heartbeatInterval must be an integer number of milliseconds from 0 to ${MAX_INTERVAL}, got ${String(heartbeatInterval)}`)
-  }
+}
+
+function merge (base: StreamSettings, options: SseStreamOptions | undefined | null): StreamSettings {
+  if (options === undefined || options === null) return base
+  const { heartbeatInterval, retry, validate, onInvalidEvent, sendTimeout, done, failure } = options
+  checkMilliseconds('heartbeatInterval', heartbeatInterval)
+  checkMilliseconds('sendTimeout', sendTimeout)
   if (retry !== undefined && !isNonNegativeInteger(retry)) {
     throw new FST_SSE_INVALID_OPTION(`retry must be a non-negative integer number of milliseconds, got ${String(retry)}`)
   }
@@ -57,11 +78,22 @@ function merge (base: StreamSettings, options: SseStreamOptions | undefined, all
   if (done !== undefined && (typeof done !== 'string' || !done.isWellFormed())) {
     throw new FST_SSE_INVALID_OPTION('done must be a string, such as \'[DONE]\'')
   }
+  if (failure !== undefined && typeof failure !== 'function') {
+    throw new FST_SSE_INVALID_OPTION(`failure must be a function (error) => event item, got ${typeof failure}`)
+  }
   return {
     heartbeatInterval: heartbeatInterval ?? base.heartbeatInterval,
     retry: retry ?? base.retry,
     validate: validate ?? base.validate,
     onInvalidEvent: onInvalidEvent ?? base.onInvalidEvent,
-    done: done ?? base.done
+    sendTimeout: sendTimeout ?? base.sendTimeout,
+    done: done ?? base.done,
+    failure: failure ?? base.failure
+  }
+}
+
+function checkMilliseconds (name: string, value: unknown): void {
+  if (value !== undefined && !(isNonNegativeInteger(value) && value <= MAX_INTERVAL)) {
+    throw new FST_SSE_INVALID_OPTION(`${name} must be an integer number of milliseconds from 0 to ${MAX_INTERVAL}, got ${String(value)}`)
   }
 }

@@ -1,22 +1,29 @@
-// One stream's life: headers, the pull loop with backpressure, teardown, the
-// failure event and the done sentinel. It owns the AbortController handed to the source.
+// One stream's life: headers, the pull loop with backpressure, the send timeout,
+// teardown, the failure event and the done sentinel. It owns the AbortController
+// handed to the source.
 
-import type { FastifyBaseLogger, FastifyReply } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
-import type { SseSourceContext } from '../types/index.js'
-import { FST_SSE_INVALID_EVENT, FST_SSE_INVALID_SOURCE, FST_SSE_REPLY_SENT } from './errors.js'
+import type { SseEndReason, SseSourceContext } from '../types/index.js'
+import { FST_SSE_INVALID_EVENT, FST_SSE_INVALID_SOURCE, FST_SSE_REPLY_SENT, FST_SSE_TOO_MANY_STREAMS } from './errors.js'
 import type { Beating, Heartbeat } from './heartbeat.js'
 import { parseLastEventId } from './last-event-id.js'
 import type { StreamSettings } from './options.js'
 import { encodeItem } from './encode.js'
 import type { EventValidators } from './schemas.js'
+import type { Sending, SendTimeouts } from './send-timeout.js'
+import type { StreamStats } from './stats.js'
 import { HEARTBEAT, InvalidItem, dataField, dataLines, eventField, frameEvent, retryLine } from './wire.js'
 
 /** What every stream of one plugin registration shares. */
 export interface StreamRegistry {
   readonly heartbeat: Heartbeat
+  readonly sendTimeouts: SendTimeouts
+  readonly stats: StreamStats
   readonly open: Set<SseStream>
+  /** 0: no limit. */
+  readonly maxStreams: number
 }
 
 /** Where a response keeps its stream, for the listeners all streams share. */
@@ -26,6 +33,8 @@ const kStream = Symbol('fastify-typed-sse.stream')
 interface RawResponse {
   [kStream]?: SseStream | undefined
   readonly destroyed: boolean
+  /** Bytes written but not yet taken by the socket (or, on HTTP/2, by the peer's window). */
+  readonly writableLength: number
   writeHead (status: number, headers: OutgoingHttpHeaders): unknown
   flushHeaders? (): void
   write (chunk: string): boolean
@@ -42,22 +51,43 @@ const COALESCE_LIMIT = 16 * 1024
 /** The message of the failure event for errors not marked safe to show. */
 const GENERIC_FAILURE = 'Internal Server Error'
 const FAILURE_EVENT = 'stream-error'
+/** A chunk that starts with a comment line is a comment item: not an event. */
+const COLON = 58
+
+/** What the source's signal says when the stream ends, by reason. */
+const ABORT_MESSAGES: Record<SseEndReason, string> = {
+  finished: 'The stream finished',
+  clientGone: 'The client disconnected',
+  failed: 'The source failed',
+  invalidEvent: 'An invalid event ended the stream',
+  stalled: 'The client stopped reading',
+  shutdown: 'The server is closing'
+}
+
+/** retry-after (seconds) of a stream refused by maxStreams, when the stream sets no retry. */
+const REFUSED_RETRY_AFTER = 3
 
 const CONNECTION_CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i
 
 /**
  * Starts streaming `source` on `reply`. Throws, before anything is sent, when the
- * reply was already sent or the source is not iterable; after that every failure
- * is logged and ends the stream.
+ * reply was already sent, the registration has maxStreams open, or the source is
+ * not iterable; after that every failure is logged and ends the stream.
  */
 export function startStream (reply: FastifyReply, source: unknown, settings: StreamSettings, validators: EventValidators | undefined, registry: StreamRegistry): void {
   if (reply.sent || reply.raw.headersSent) throw new FST_SSE_REPLY_SENT()
+  if (registry.maxStreams > 0 && registry.open.size >= registry.maxStreams && reply.request.method !== 'HEAD') {
+    registry.stats.rejected++
+    // The client's Fastify error reply keeps the headers set on the reply.
+    reply.header('retry-after', settings.retry === undefined ? REFUSED_RETRY_AFTER : Math.max(1, Math.ceil(settings.retry / 1000)))
+    throw new FST_SSE_TOO_MANY_STREAMS(registry.maxStreams)
+  }
   const stream = new SseStream(reply, settings, validators, registry)
   if (reply.request.method === 'HEAD') stream.head(reply, source)
   else stream.start(reply, source)
 }
 
-export class SseStream implements Beating {
+export class SseStream implements Beating, Sending {
   private readonly raw: RawResponse
   private readonly log: FastifyBaseLogger
   private readonly settings: StreamSettings
@@ -77,6 +107,14 @@ export class SseStream implements Beating {
   private wakeUp: (() => void) | undefined
   /** Wrote since the last heartbeat tick. */
   private active = false
+  /** When the send-timeout check first saw the stream waiting without progress; -1: not waiting. */
+  private waitingSince = -1
+  /** What the socket still held then: less at a later check is progress. */
+  private queuedWhenWaiting = 0
+  /** Kept only when someone listens on the close channel, for its message. */
+  private request: FastifyRequest | undefined
+  private events = 0
+  private bytes = 0
 
   constructor (reply: FastifyReply, settings: StreamSettings, validators: EventValidators | undefined, registry: StreamRegistry) {
     this.raw = reply.raw as unknown as RawResponse
@@ -127,12 +165,14 @@ export class SseStream implements Beating {
     raw.on('close', onResponseClose)
     raw.on('error', onResponseError)
     raw.on('drain', onResponseDrain)
+    this.registry.open.add(this)
+    this.request = this.registry.stats.streamOpened(reply.request)
     if (raw.destroyed) {
       this.clientGone()
       return
     }
-    this.registry.open.add(this)
     this.registry.heartbeat.add(this, this.settings.heartbeatInterval)
+    this.registry.sendTimeouts.add(this, this.settings.sendTimeout)
     this.pump(this.iterator).catch((err: unknown) => this.log.error({ err }, 'SSE stream failed'))
   }
 
@@ -140,10 +180,10 @@ export class SseStream implements Beating {
   shutdown (): void {
     if (this.ended) return
     if (this.needDrain) {
-      this.teardown('The server is closing')
+      this.teardown('shutdown')
       this.raw.destroy()
     } else {
-      this.end('', 'The server is closing')
+      this.end('', 'shutdown')
     }
     // HTTP/2: say GOAWAY, so the client's session closes once its streams are done. Node 24 does
     // this on server.close(); before it an idle session keeps app.close() waiting for its timeout.
@@ -155,7 +195,23 @@ export class SseStream implements Beating {
     if (this.active) {
       this.active = false
     } else if (!this.needDrain && !this.ended) {
+      this.counted(HEARTBEAT.length)
       if (!this.raw.write(HEARTBEAT)) this.needDrain = true
+    }
+  }
+
+  /**
+   * The send timeout: while the stream waits for 'drain', any shrinking of what the
+   * socket holds is progress; none for the whole sendTimeout drops the stream.
+   */
+  checkSend (now: number): void {
+    if (!this.needDrain || this.ended) return
+    const queued = this.raw.writableLength
+    if (this.waitingSince < 0 || queued < this.queuedWhenWaiting) {
+      this.waitingSince = now
+      this.queuedWhenWaiting = queued
+    } else if (now - this.waitingSince >= this.settings.sendTimeout) {
+      this.stalled()
     }
   }
 
@@ -179,7 +235,7 @@ export class SseStream implements Beating {
         this.log.debug({ err }, 'SSE source threw after its stream ended')
       } else {
         this.log.error({ err }, 'SSE source failed')
-        this.end(failureEvent(err), 'The source failed')
+        this.end(this.failureEvent(err), 'failed')
       }
     }
   }
@@ -200,12 +256,33 @@ export class SseStream implements Beating {
   private reject (item: unknown, problem: InvalidItem): void {
     const name = (item as { event?: unknown } | null)?.event ?? 'message'
     const err = new FST_SSE_INVALID_EVENT(problem.message)
+    this.registry.stats.invalidEvents++
     this.log.error({ err, event: name, errors: problem.details }, `Invalid SSE event ${JSON.stringify(name)}: ${problem.message}`)
-    if (this.settings.onInvalidEvent === 'end') this.end(failureEvent(undefined), 'An invalid event ended the stream')
+    if (this.settings.onInvalidEvent === 'end') this.end(this.failureEvent(err), 'invalidEvent')
+  }
+
+  /**
+   * The last event of a failed stream: the stream's `failure` item, framed but not
+   * checked against the route's schemas, or else `stream-error`.
+   */
+  private failureEvent (err: unknown): string {
+    const failure = this.settings.failure
+    if (failure !== undefined) {
+      try {
+        return encodeItem(failure(err), undefined)
+      } catch (problem) {
+        this.log.error({ err: problem }, 'The failure option of an SSE stream failed; sending stream-error instead')
+      }
+    }
+    return defaultFailureEvent(err)
   }
 
   private send (chunk: string): void {
     this.active = true
+    if (chunk.charCodeAt(0) !== COLON) {
+      this.events++
+      this.registry.stats.events++
+    }
     if (this.pending === '') {
       this.pending = chunk
       if (!this.flushQueued) {
@@ -222,7 +299,13 @@ export class SseStream implements Beating {
     if (this.pending === '' || this.ended) return
     const chunk = this.pending
     this.pending = ''
+    this.counted(Buffer.byteLength(chunk))
     if (!this.raw.write(chunk)) this.needDrain = true
+  }
+
+  private counted (bytes: number): void {
+    this.bytes += bytes
+    this.registry.stats.bytes += bytes
   }
 
   /** The flush queued by start() or send(), at the end of the tick. */
@@ -234,13 +317,21 @@ export class SseStream implements Beating {
 
   private finish (): void {
     const done = this.settings.done
-    this.end(done === undefined ? '' : dataLines(done) + '\n', 'The stream finished')
+    this.end(done === undefined ? '' : dataLines(done) + '\n', 'finished')
   }
 
-  /** Writes what is held back plus `tail`, ends the response, and tears the stream down. */
-  private end (tail: string, reason: string): void {
+  /**
+   * Writes what is held back plus `tail` (the done sentinel or the failure event, an
+   * event either way), ends the response, and tears the stream down.
+   */
+  private end (tail: string, reason: SseEndReason): void {
     const last = this.pending + tail
     this.pending = ''
+    if (tail !== '') {
+      this.events++
+      this.registry.stats.events++
+    }
+    if (last !== '') this.counted(Buffer.byteLength(last))
     this.teardown(reason)
     if (last === '') this.raw.end()
     else this.raw.end(last)
@@ -249,7 +340,15 @@ export class SseStream implements Beating {
   clientGone (): void {
     if (this.ended) return
     this.pending = ''
-    this.teardown('The client disconnected')
+    this.teardown('clientGone')
+  }
+
+  /** Rule 13: the client accepted nothing for sendTimeout; drop the response. */
+  private stalled (): void {
+    this.log.info({ sendTimeout: this.settings.sendTimeout }, `SSE client accepted nothing for ${this.settings.sendTimeout} ms: stream dropped`)
+    this.pending = ''
+    this.teardown('stalled')
+    this.raw.destroy()
   }
 
   responseFailed (err: Error): void {
@@ -259,6 +358,7 @@ export class SseStream implements Beating {
 
   drained (): void {
     this.needDrain = false
+    this.waitingSince = -1
     this.wake()
   }
 
@@ -271,16 +371,19 @@ export class SseStream implements Beating {
   }
 
   /** Stops everything the stream holds: the heartbeat, its listeners, the pull loop, the source. */
-  private teardown (reason: string): void {
+  private teardown (reason: SseEndReason): void {
     this.ended = true
     this.registry.open.delete(this)
     this.registry.heartbeat.remove(this, this.settings.heartbeatInterval)
+    this.registry.sendTimeouts.remove(this, this.settings.sendTimeout)
+    this.registry.stats.streamClosed(this.request, reason, this.events, this.bytes)
+    this.request = undefined
     this.raw.off('close', onResponseClose)
     this.raw.off('error', onResponseError)
     this.raw.off('drain', onResponseDrain)
     this.raw[kStream] = undefined
     this.wake()
-    this.controller?.abort(new DOMException(reason, 'AbortError'))
+    this.controller?.abort(new DOMException(ABORT_MESSAGES[reason], 'AbortError'))
     this.returnIterator()
   }
 
@@ -358,8 +461,8 @@ function describe (value: unknown): string {
   return typeof value
 }
 
-/** The failure event: the error's own message only when it is marked safe to show. */
-function failureEvent (err: unknown): string {
+/** The default failure event: the error's own message only when it is marked safe to show. */
+function defaultFailureEvent (err: unknown): string {
   const error = err as { expose?: unknown, message?: unknown } | null | undefined
   const message = error?.expose === true && typeof error.message === 'string' ? error.message : GENERIC_FAILURE
   return frameEvent(eventField(FAILURE_EVENT), undefined, undefined, dataField({ message }))

@@ -7,7 +7,7 @@
 // for every consumer) and Standard Schema's `~standard.types`. typebox 1.x carries
 // no such member: its types are computed by its own `Static`, imported for that.
 
-import type { RawServerBase, RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, RouteGenericInterface, ContextConfigDefault, FastifyTypeProvider, FastifyTypeProviderDefault } from 'fastify'
+import type { FastifyRequest, RawServerBase, RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, RouteGenericInterface, ContextConfigDefault, FastifyTypeProvider, FastifyTypeProviderDefault } from 'fastify'
 // Not re-exported by fastify's entry, but needed to restate FastifyReply's type parameters.
 import type { FastifyReplyType, ResolveFastifyReplyType } from 'fastify/types/type-provider.js'
 // typebox 1.x is ESM only; its types are the same for ESM and CommonJS consumers.
@@ -16,8 +16,8 @@ import type { Static as TypeBox1Static, TSchema as TypeBox1Schema } from 'typebo
 /** What an event that fails its schema does to the stream. */
 export type SseInvalidEventPolicy = 'end' | 'skip'
 
-/** Options of `fastify.register(fastifyTypedSse, options)`. */
-export interface SseOptions {
+/** What a plugin registration and each of its streams can set. */
+export interface SseSharedOptions {
   /** An idle stream gets a comment line at least this often (ms); `0` turns it off. Default `15000`. */
   heartbeatInterval?: number
   /** Sends `retry: N` once at the start of every stream. */
@@ -26,12 +26,69 @@ export interface SseOptions {
   validate?: boolean
   /** What an event that fails its schema does: `'end'` the stream (default) or `'skip'` it. */
   onInvalidEvent?: SseInvalidEventPolicy
+  /**
+   * A stream whose client has accepted no byte for this long (ms) while the stream has
+   * bytes to send is dropped; `0` turns it off. Default `60000`.
+   */
+  sendTimeout?: number
 }
 
+/** Options of `fastify.register(fastifyTypedSse, options)`. */
+export interface SseOptions extends SseSharedOptions {
+  /**
+   * At most this many streams of this registration open at once; past it `sseStream`
+   * throws `FST_SSE_TOO_MANY_STREAMS` (503). Default `0`: no limit.
+   */
+  maxStreams?: number
+}
+
+/**
+ * The last item of a stream whose source threw (or, with `onInvalidEvent: 'end'`, that
+ * sent an invalid event), made from the error. Framed like any event (the name `error`
+ * is allowed) but not checked against `schema.sse`.
+ */
+export type SseFailure = (error: unknown) => SseEvent
+
 /** Options of one stream: `reply.sseStream(source, options)`. */
-export interface SseStreamOptions extends SseOptions {
+export interface SseStreamOptions extends SseSharedOptions {
   /** Written as `data: <done>` after the source finishes normally, e.g. `'[DONE]'`. */
   done?: string
+  /** Replaces the `stream-error` event with the protocol's own failure event. */
+  failure?: SseFailure
+}
+
+/** Why a stream ended. */
+export type SseEndReason = 'finished' | 'clientGone' | 'failed' | 'invalidEvent' | 'stalled' | 'shutdown'
+
+/** `fastify.sseStats()`: counters of one registration's streams since it started. */
+export interface SseStats {
+  /** Streams open now. */
+  open: number
+  /** Streams started (HEAD requests and refused streams are not streams). */
+  opened: number
+  /** Streams ended, by reason. */
+  ended: Record<SseEndReason, number>
+  /** Events written (the failure event and the `done` sentinel too; not comments or heartbeats). */
+  events: number
+  /** Bytes written to the responses, headers not included. */
+  bytes: number
+  /** Items that failed their schema or the framing rules, whether skipped or ending their stream. */
+  invalidEvents: number
+  /** Streams refused by `maxStreams`. */
+  rejected: number
+}
+
+/**
+ * What the `node:diagnostics_channel` channels `fastify-typed-sse:stream:open` and
+ * `fastify-typed-sse:stream:close` publish. On open, `reason` is `undefined` and the counts are 0.
+ */
+export interface SseStreamMessage {
+  request: FastifyRequest
+  reason: SseEndReason | undefined
+  /** Events the stream wrote. */
+  events: number
+  /** Bytes the stream wrote. */
+  bytes: number
 }
 
 /** An event id: a string, or a non-negative safe integer written in decimal. */
@@ -138,6 +195,11 @@ export type SseItemOf<RouteSchema> = RouteSchema extends { sse: infer Events }
 export type SseEventSchemas = Record<string, SseEventSchema>
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** Counters of the streams of the plugin registration this instance sees. */
+    sseStats(): SseStats
+  }
+
   interface FastifySchema {
     /** The route's events: names mapped to the schemas of their `data` (TypeBox, Zod, Valibot, ...). */
     sse?: SseEventSchemas
