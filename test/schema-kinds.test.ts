@@ -4,16 +4,18 @@
 // their schema errors in the request's log; kinds mix in one route and one app;
 // what is no schema, or validates asynchronously, is refused with a clear error.
 
+import { execFile } from 'node:child_process'
+import path from 'node:path'
 import { test } from 'tap'
-import { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { Type as TypeBox034 } from '@sinclair/typebox'
-import { Type as TypeBox1 } from '@fastify/type-provider-typebox'
+import { Type as TypeBox1, TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { EventSource } from 'eventsource'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import * as v from 'valibot'
 import fastifyTypedSse, { type SseOptions } from '../index.js'
 import { listen, readEvents } from './helpers/server.js'
-import Fastify from 'fastify'
 
 interface LogEntry {
   level: number
@@ -231,4 +233,64 @@ test('registration refuses what is no schema, and a schema known to be async, sa
   await app.register(fastifyTypedSse)
   app.get('/fine', { schema: { sse: { a: TypeBox1.Unsafe<string>({ type: 'string' }), b: z.never(), c: v.any(), d: TypeBox1.String() } } }, async () => 'ok')
   await t.resolves(async () => { await app.ready() }, 'typebox 1.x Unsafe and any Standard Schema are accepted')
+})
+
+test('with each type provider\'s compilers, the request is validated by the provider and the events by the plugin', async (t) => {
+  const { entries, logger } = captureLogs()
+  const { app, url } = await listen(async (app) => {
+    await app.register(async (zodRoutes) => {
+      zodRoutes.setValidatorCompiler(validatorCompiler)
+      zodRoutes.setSerializerCompiler(serializerCompiler)
+      zodRoutes.withTypeProvider<ZodTypeProvider>().post('/zod', {
+        schema: { body: z.object({ prompt: z.string() }), sse: { message: z.object({ delta: z.string() }) } }
+      }, async (request, reply) => reply.sseStream(async function * () {
+        for (const delta of request.body.prompt.split(' ')) yield { data: { delta } }
+        yield { data: { delta: 0 } } as never
+      }))
+    })
+    await app.register(async (typeboxRoutes) => {
+      typeboxRoutes.setValidatorCompiler(TypeBoxValidatorCompiler)
+      typeboxRoutes.withTypeProvider<TypeBoxTypeProvider>().get('/typebox', {
+        schema: { querystring: TypeBox1.Object({ from: TypeBox1.Integer() }), sse: { tick: TypeBox1.Object({ n: TypeBox1.Integer() }) } }
+      }, async (request, reply) => reply.sseStream([{ event: 'tick', data: { n: request.query.from } }, { event: 'tick', data: { n: 0.5 } }]))
+    })
+  }, { plugin: { heartbeatInterval: 0 }, fastify: { logger } })
+  t.teardown(() => app.close())
+
+  const zod = await readEvents(await fetch(`${url}/zod`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'hello there' }) }))
+  t.strictSame(zod.events.map(({ event, data }) => ({ event, data })), [
+    { event: undefined, data: '{"delta":"hello"}' },
+    { event: undefined, data: '{"delta":"there"}' },
+    { event: 'stream-error', data: '{"message":"Internal Server Error"}' }
+  ])
+  const badBody = await fetch(`${url}/zod`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":1}' })
+  t.equal(badBody.status, 400, 'the Zod provider still validates the body')
+
+  const typebox = await readEvents(await fetch(`${url}/typebox?from=7`))
+  t.strictSame(typebox.events.map(({ event, data }) => ({ event, data })), [
+    { event: 'tick', data: '{"n":7}' },
+    { event: 'stream-error', data: '{"message":"Internal Server Error"}' }
+  ])
+  t.equal((await fetch(`${url}/typebox?from=x`)).status, 400, 'the TypeBox provider still validates the querystring')
+  t.match(entries.filter((entry) => entry.err?.code === 'FST_SSE_INVALID_EVENT'), [
+    { event: 'message', errors: [{ path: '/delta' }] },
+    { event: 'tick', errors: [{ path: '/n' }] }
+  ])
+})
+
+test('typebox 1.x schemas compile without the plugin registered first (as a hub does), in a fresh process', async (t) => {
+  // A fresh process: nothing has loaded typebox/compile yet, so the synchronous path is the one taken.
+  const program = [
+    "const { compileEventSchemas } = require('./lib/schemas.ts')",
+    "const { Type } = require('@fastify/type-provider-typebox')",
+    "const tick = compileEventSchemas({ tick: Type.Object({ n: Type.Number() }) }, 'hub').get('tick')",
+    'console.log(JSON.stringify([tick.check({ n: 1 }), tick.check({ n: "1" }), tick.errors({ n: "1" })]))'
+  ].join('\n')
+  const output = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', '--eval', program], { cwd: path.resolve(__dirname, '..'), env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error !== null) reject(new Error(`${error.message}\n${stderr}`))
+      else resolve(stdout)
+    })
+  })
+  t.strictSame(JSON.parse(output), [true, false, [{ path: '/n', message: 'must be number' }]])
 })
