@@ -17,6 +17,7 @@ import { chromium } from 'playwright-core'
 import * as v from 'valibot'
 import * as z from 'zod'
 import fastifyTypedSse, { withSseStreams } from '../index.js'
+import { createHub, HubReset } from '../lib/hub/index.js'
 import { startDemo } from './helpers/demo.js'
 import { EventStreamReader, takeEvents } from './helpers/events.js'
 import { useFreshConnections } from './helpers/fetch.js'
@@ -407,6 +408,41 @@ t.test('typebox 1.x, Zod and Valibot schemas: JSON Schema where the library has 
   const events = await new EventStreamReader(await fetch(`${url}/mixed`)).readToEnd()
   t.same(events.map(event => event.event), ['tb1', 'quote', 'note', 'valibot'])
   checkEvents(t, itemSchema, events, 'GET /mixed')
+})
+
+t.test("a hub route documents the hub's reset, and its streams match the document", async (t) => {
+  const hub = createHub({ events: { message: Type.Object({ from: Type.String(), text: Type.String() }) } })
+  const app = Fastify()
+  await app.register(fastifyTypedSse, { heartbeatInterval: 0 })
+  await app.register(hub.plugin)
+  await app.register(swagger, { openapi: { openapi: '3.2.0' }, transform: withSseStreams() })
+  app.get<{ Params: { room: string } }>('/rooms/:room/events', { schema: { sse: hub.events } }, async (request, reply) =>
+    reply.sseStream(hub.subscribe(`room:${request.params.room}`, { from: 'earliest' })))
+  t.teardown(() => app.close())
+  useFreshConnections(t)
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  const document = app.swagger() as Json
+  await validateDocument(t, document, '3.2')
+  const itemSchema = streamMedia(document, '/rooms/{room}/events').itemSchema
+  t.same(eventNames(itemSchema), ['message', 'reset', 'stream-error'], 'reset comes with hub.events')
+  const reset = (itemSchema.oneOf as Json[])[1] as Json
+  // HubReset, with its consts written as one-value enums (@fastify/swagger's convertConstToEnum).
+  const constToEnum = (schema: unknown): unknown => JSON.parse(JSON.stringify(schema), (_key, value) => {
+    if (value === null || typeof value !== 'object' || !('const' in value)) return value
+    const { const: only, ...rest } = value
+    return { ...rest, enum: [only] }
+  })
+  t.same(reset.properties.data.contentSchema, constToEnum(HubReset), 'its data is HubReset')
+
+  await hub.publish('room:1', { data: { from: 'ada', text: 'hello' } })
+  await hub.publish('room:1', { data: { from: 'bob', text: 'hi' } })
+  const replay = await takeEvents(await fetch(`${url}/rooms/1/events`), events => events.length >= 2)
+  t.same(replay.map(event => JSON.parse(event.data).from), ['ada', 'bob'])
+  checkEvents(t, itemSchema, replay, 'a replay')
+  // A position this topic never had: the hub says so with reset.
+  const gap = await takeEvents(await fetch(`${url}/rooms/1/events`, { headers: { 'last-event-id': '99999999999999-0' } }), events => events.length >= 1)
+  t.equal(gap[0]?.event, 'reset')
+  checkEvents(t, itemSchema, gap.slice(0, 1), 'a reset')
 })
 
 t.test('Swagger 2.0 documents are left as they are', async (t) => {
