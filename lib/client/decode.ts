@@ -20,20 +20,19 @@ const RESET_REASONS: ReadonlySet<unknown> = new Set(['unknown-id', 'history-lost
 
 /** The decoders of the declared events, plus the hub's `reset` unless `events` declares its own. */
 export function eventDecoders (events: object, validate: boolean | SseSchemaCheck): Map<string, Accept> {
+  if (typeof validate !== 'boolean' && typeof validate !== 'function') throw new TypeError('validate must be a boolean or a function (schema, data) => boolean')
   if (typeof events !== 'object' || events === null || Array.isArray(events)) {
-    throw new TypeError('events must be an object mapping event names to schemas')
+    throw new TypeError('events must map event names to schemas')
   }
   const decoders = new Map<string, Accept>()
   for (const [name, schema] of Object.entries(events)) {
-    if (typeof schema !== 'object' || schema === null) throw new TypeError(`the schema of event "${name}" is not a schema`)
+    if (typeof schema !== 'object' || schema === null) throw new TypeError(`event "${name}": not a schema`)
     decoders.set(name, decoderOf(name, schema, validate))
   }
   if (!decoders.has('reset')) {
     decoders.set('reset', (text) => {
       const data = parseJson('reset', text)
-      if (validate !== false && !RESET_REASONS.has((data as { reason?: unknown } | null)?.reason)) {
-        throw new SseValidationError('the data of event "reset" is not { reason: "unknown-id" | "history-lost" }', 'reset', text)
-      }
+      if (validate !== false && !RESET_REASONS.has((data as { reason?: unknown } | null)?.reason)) throw invalid('reset', text)
       return data
     })
   }
@@ -52,18 +51,18 @@ function decoderOf (name: string, schema: object, validate: boolean | SseSchemaC
     }
   }
   if (validate === true) {
-    throw new TypeError(`the schema of event "${name}" is a TypeBox or JSON schema: validating it needs a checker, ` +
-      'e.g. validate: Value.Check (from \'@sinclair/typebox/value\' or \'typebox/value\'), or validate: false')
+    throw new TypeError(`event "${name}": checking a TypeBox or JSON schema needs validate: Value.Check ` +
+      '(from @sinclair/typebox/value or typebox/value), or validate: false')
   }
   return (data) => {
     const value = decode(data)
-    if (!validate(schema, value)) throw new SseValidationError(`the data of event "${name}" does not match its schema`, name, data)
+    if (!validate(schema, value)) throw invalid(name, data)
     return value
   }
 }
 
 function accepted (name: string, data: string, result: StandardResult): unknown {
-  if (result.issues !== undefined) throw new SseValidationError(`the data of event "${name}" does not match its schema`, name, data, result.issues)
+  if (result.issues !== undefined) throw invalid(name, data, 'does not match its schema', result.issues)
   return result.value
 }
 
@@ -71,8 +70,12 @@ function parseJson (name: string, data: string): unknown {
   try {
     return JSON.parse(data)
   } catch {
-    throw new SseValidationError(`the data of event "${name}" is not JSON`, name, data)
+    throw invalid(name, data, 'is not JSON')
   }
+}
+
+function invalid (name: string, data: string, why = 'does not match its schema', issues?: readonly unknown[]): SseValidationError {
+  return new SseValidationError(`the data of event "${name}" ${why}`, name, data, issues)
 }
 
 function isStandardSchema (schema: object): schema is StandardSchema {
@@ -92,7 +95,7 @@ export function isTextSchema (schema: unknown): boolean {
   if (Array.isArray(shape.enum)) return allStrings(shape.enum)
   const members = shape.anyOf ?? shape.oneOf ?? (shape.type === 'union' ? shape.options : undefined)
   if (Array.isArray(members)) return members.length > 0 && members.every(isTextSchema)
-  if (shape.type === 'literal') return allStrings(shape._zod?.def?.values ?? [shape.literal])
+  if (shape.type === 'literal') return allStrings([...(shape.values ?? [shape.literal])]) // Zod: a Set of values; Valibot: one
   if (shape.type === 'enum' || shape.type === 'picklist') return Array.isArray(shape.options) && allStrings(shape.options)
   return false
 }

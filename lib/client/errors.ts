@@ -20,7 +20,7 @@ export class SseHttpError extends Error {
   override name = 'SseHttpError'
   /** The response's status. */
   readonly status: number
-  /** The response's body, as text (at most a few kilobytes of it). */
+  /** The response's body, as text. */
   readonly body: string
 
   constructor (message: string, status: number, body: string) {

@@ -12,9 +12,6 @@ export function typedEventSource<Events extends SseClientEvents, Source extends 
   events: Events,
   options: TypedEventSourceOptions = {}
 ): TypedEventSource<Events, Source> {
-  if (typeof source?.addEventListener !== 'function' || typeof source.close !== 'function') {
-    throw new TypeError('typedEventSource() needs an EventSource')
-  }
   const { validate = true, onError = rethrow } = options
   const decoders = eventDecoders(events, validate)
   // The server's failure event ends the stream: no reconnect, as with eventStream.

@@ -4,37 +4,23 @@
 
 import { eventDecoders, type Accept } from './decode.js'
 import { SseHttpError, SseValidationError, streamError } from './errors.js'
-import { EventParser } from './parse.js'
-import { reconnectDelay, reconnectPolicy, type ReconnectPolicy } from './reconnect.js'
-import type { EventStream, EventStreamOptions, SseClientEvent, SseClientEvents, SseClientItem, SseSchemaCheck, SseUntypedEvent } from './types.js'
+import { eventParser, type Dispatch } from './parse.js'
+import { reconnectDelay, reconnectPolicy } from './reconnect.js'
+import type { EventStream, EventStreamOptions, SseClientEvent, SseClientEvents, SseClientItem, SseUntypedEvent } from './types.js'
 
-/** How much of an error response's body an SseHttpError keeps. */
-const MAX_ERROR_BODY = 4096
+/** One block the parser dispatched: type, data (`undefined` for a position), id, and the last event id after it. */
+type Block = Parameters<Dispatch>
 
-interface Settings {
-  url: string
-  init: RequestInit
-  fetch: (input: string, init: RequestInit) => Promise<Response>
-  decoders: Map<string, Accept> | undefined
-  validate: boolean | SseSchemaCheck
-  done: string | undefined
-  reconnect: ReconnectPolicy | undefined
-  signal: AbortSignal | undefined
+/** How one response ended: the stream is over, the response ended, or it failed (and may be retried after `wait`). */
+type Ending = 'done' | 'ended' | Failure
+
+interface Failure {
+  error: unknown
+  /** The least wait the server asked for (`retry-after`), in ms. */
+  wait?: number
 }
-
-/** One block the parser dispatched, in order: an event, or (with `data` undefined) a position. */
-interface Dispatched {
-  type: string
-  data: string | undefined
-  id: string | undefined
-  lastEventId: string
-}
-
-/** How one response ended. */
-type Ending =
-  | { kind: 'done' }
-  | { kind: 'ended' }
-  | { kind: 'failed', error: unknown, wait?: number }
+/** What itemOf returns for the `done` sentinel. */
+const SENTINEL = Symbol('done')
 
 /**
  * The events of `url`, decoded, checked against `events` and typed from it; without
@@ -43,29 +29,22 @@ type Ending =
 export function eventStream<Events extends SseClientEvents> (url: string | URL, options: EventStreamOptions<Events> & { events: Events }): EventStream<SseClientItem<Events>>
 export function eventStream (url: string | URL, options?: EventStreamOptions<undefined>): EventStream<SseUntypedEvent>
 export function eventStream (url: string | URL, options: EventStreamOptions = {}): EventStream<SseClientEvent> {
-  return new ClientStream(settingsOf(url, options), options.lastEventId ?? '')
-}
+  if (typeof url !== 'string' && !(url instanceof URL)) throw new TypeError('eventStream() needs a URL')
+  const { events, validate = true, done, signal: outer, lastEventId: resumeFrom = '' } = options
+  const fetch = options.fetch ?? globalThis.fetch
+  if (typeof fetch !== 'function') throw new TypeError('no fetch: pass options.fetch')
+  const method = (options.method ?? 'GET').toUpperCase()
+  const reconnect = reconnectPolicy(options.reconnect, method)
+  const init = requestInit(method, options, reconnect !== undefined)
+  const decoders = events === undefined ? undefined : eventDecoders(events, validate)
+  const href = String(url)
 
-class ClientStream implements EventStream<SseClientEvent> {
-  lastEventId: string
-  private readonly settings: Settings
-  private started = false
+  let lastEventId = resumeFrom
   /** The server's reconnection time (`retry:`), once it sent one. */
-  private retry: number | undefined
+  let retry: number | undefined
+  let started = false
 
-  constructor (settings: Settings, lastEventId: string) {
-    this.settings = settings
-    this.lastEventId = lastEventId
-  }
-
-  [Symbol.asyncIterator] (): AsyncIterator<SseClientEvent> {
-    if (this.started) throw new TypeError('an event stream can be iterated once; call eventStream() again for another')
-    this.started = true
-    return this.run()
-  }
-
-  private async * run (): AsyncGenerator<SseClientEvent, void, undefined> {
-    const { signal: outer, reconnect } = this.settings
+  async function * run (): AsyncGenerator<SseClientEvent, void, undefined> {
     const controller = new AbortController()
     const abort = (): void => controller.abort(outer?.reason)
     if (outer?.aborted === true) throw outer.reason
@@ -74,16 +53,16 @@ class ClientStream implements EventStream<SseClientEvent> {
     let failures = 0
     try {
       while (true) {
-        const ending = yield * this.connect(signal, () => { failures = 0 })
+        const ending = yield * connect(signal, () => { failures = 0 })
         if (signal.aborted) throw signal.reason
-        if (ending.kind === 'done') return
-        if (reconnect === undefined || (ending.kind === 'failed' && failures >= reconnect.retries)) {
-          if (ending.kind === 'failed') throw ending.error
+        if (ending === 'done') return
+        const failure = ending === 'ended' ? undefined : ending
+        if (reconnect === undefined || (failure !== undefined && failures >= reconnect.retries)) {
+          if (failure !== undefined) throw failure.error
           return
         }
-        const base = this.retry ?? reconnect.delay
-        const wait = reconnectDelay(base, ending.kind === 'failed' ? failures++ : 0, reconnect.maxDelay)
-        await sleep(Math.max(wait, ending.kind === 'failed' ? ending.wait ?? 0 : 0), signal)
+        const wait = reconnectDelay(retry ?? reconnect.delay, failure === undefined ? 0 : failures++, reconnect.maxDelay)
+        await sleep(Math.max(wait, failure?.wait || 0), signal) // `||`: a NaN wait is none
       }
     } finally {
       outer?.removeEventListener('abort', abort)
@@ -92,155 +71,109 @@ class ClientStream implements EventStream<SseClientEvent> {
   }
 
   /** One request and its response, read to its end. `opened` is called once the response is an event stream. */
-  private async * connect (signal: AbortSignal, opened: () => void): AsyncGenerator<SseClientEvent, Ending, undefined> {
-    const { url, init, fetch } = this.settings
+  async function * connect (signal: AbortSignal, opened: () => void): AsyncGenerator<SseClientEvent, Ending, undefined> {
+    const headers = new Headers(init.headers)
+    // fetch takes header values of characters up to U+00FF only: an id with others goes
+    // as its UTF-8 bytes, one character each (the old idiom below), as the server decodes it.
+    if (lastEventId !== '') headers.set('last-event-id', unescape(encodeURIComponent(lastEventId)))
     let response: Response
     try {
-      response = await fetch(url, { ...init, headers: this.headers(), signal })
+      response = await fetch(href, { ...init, headers, signal })
     } catch (error) {
-      return { kind: 'failed', error }
+      return { error }
     }
-    if (response.status === 204) return { kind: 'done' } // the server's "do not come back"
-    if (!response.ok) return this.refused(response, signal)
+    const { status, body } = response
+    if (status === 204) return 'done' // the server's "do not come back"
+    if (!response.ok) return refused(response, signal)
     const type = response.headers.get('content-type') ?? ''
-    if (type.split(';')[0]!.trim().toLowerCase() !== 'text/event-stream' || response.body === null) {
-      await response.body?.cancel().catch(() => {})
-      throw new SseHttpError(`expected a text/event-stream response, got ${type === '' ? 'no content type' : type} (status ${response.status})`, response.status, '')
+    if (!/^text\/event-stream\s*(;|$)/i.test(type) || body === null) {
+      await body?.cancel().catch(() => {})
+      throw new SseHttpError(`expected text/event-stream, got ${type === '' ? 'no content type' : type}`, status, '')
     }
     opened()
-    return yield * this.read(response.body)
+    return yield * read(body)
   }
 
-  /** A status other than 2xx: 408, 429 and 5xx may be retried (after the server's `retry-after`); any other is final. */
-  private async refused (response: Response, signal: AbortSignal): Promise<Ending> {
-    const { status } = response
-    const body = await response.text().then(text => text.slice(0, MAX_ERROR_BODY), () => '')
-    if (signal.aborted) throw signal.reason
-    const error = new SseHttpError(`the server answered ${status}${response.statusText === '' ? '' : ' ' + response.statusText}`, status, body)
-    if (status !== 408 && status !== 429 && status < 500) throw error
-    const retryAfter = response.headers.get('retry-after')
-    return { kind: 'failed', error, wait: retryAfter !== null && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : 0 }
-  }
-
-  private async * read (body: ReadableStream<Uint8Array>): AsyncGenerator<SseClientEvent, Ending, undefined> {
+  async function * read (body: ReadableStream<Uint8Array>): AsyncGenerator<SseClientEvent, Ending, undefined> {
     const reader = body.getReader()
     const decoder = new TextDecoder()
-    const queue: Dispatched[] = []
-    const parser = new EventParser(this.lastEventId, {
-      dispatch: (type, data, id, lastEventId) => { queue.push({ type, data, id, lastEventId }) },
-      retry: (ms) => { this.retry = ms }
-    })
+    const blocks: Block[] = []
+    const parser = eventParser(lastEventId, (...block) => { blocks.push(block) }, (ms) => { retry = ms })
     try {
       while (true) {
         let chunk
         try {
           chunk = await reader.read()
         } catch (error) {
-          return { kind: 'failed', error } // the connection was cut
+          return { error } // the connection was cut
         }
-        if (chunk.done) {
-          parser.feed(decoder.decode())
-          parser.end()
-        } else {
-          parser.feed(decoder.decode(chunk.value, { stream: true }))
+        parser.feed(decoder.decode(chunk.value, { stream: !chunk.done }))
+        if (chunk.done) parser.end()
+        // One at a time: a consumer that breaks leaves the rest unread.
+        for (let block = blocks.shift(); block !== undefined; block = blocks.shift()) {
+          const [type, data, id, last] = block
+          lastEventId = last
+          if (data === undefined) continue // a position: it only moves the last event id
+          const item = itemOf(type, data, id)
+          if (item === SENTINEL) return 'done'
+          if (item !== undefined) yield item instanceof Promise ? await item : item
         }
-        // Taken one at a time: a consumer that breaks leaves the rest unread.
-        for (let block = queue.shift(); block !== undefined; block = queue.shift()) {
-          this.lastEventId = block.lastEventId
-          if (block.data === undefined) continue // a position: it only moves the last event id
-          const item = this.item(block.type, block.data, block.id)
-          if (item === DONE) return { kind: 'done' }
-          if (item !== SKIP) yield item instanceof Promise ? await item : item
-        }
-        if (chunk.done) return { kind: 'ended' }
+        if (chunk.done) return 'ended'
       }
     } finally {
       reader.cancel().catch(() => {})
     }
   }
 
-  /** One event as an item; DONE for the sentinel, SKIP for an undeclared event when nothing is checked. */
-  private item (type: string, data: string, id: string | undefined): SseClientEvent | Promise<SseClientEvent> | typeof DONE | typeof SKIP {
-    const { decoders, done, validate } = this.settings
-    if (data === done && type === 'message') return DONE
+  /** One event as an item; SENTINEL for the `done` sentinel, undefined for an undeclared event when nothing is checked. */
+  function itemOf (type: string, data: string, id: string | undefined): SseClientEvent | Promise<SseClientEvent> | typeof SENTINEL | undefined {
+    if (data === done && type === 'message') return SENTINEL
     if (type === 'stream-error') throw streamError(data)
     if (decoders === undefined) return { event: type, data, id }
-    const accept = decoders.get(type)
+    const accept: Accept | undefined = decoders.get(type)
     if (accept === undefined) {
-      if (validate === false) return SKIP
-      throw new SseValidationError(`unknown event ${JSON.stringify(type)}; events declares ${[...decoders.keys()].map(name => JSON.stringify(name)).join(', ')}`, type, data)
+      if (validate === false) return undefined
+      throw new SseValidationError(`unknown event "${type}"; events declares ${[...decoders.keys()].join(', ')}`, type, data)
     }
     const value = accept(data)
     return value instanceof Promise ? value.then(value => ({ event: type, data: value, id })) : { event: type, data: value, id }
   }
 
-  private headers (): Headers {
-    const headers = new Headers(this.settings.init.headers)
-    if (!headers.has('accept')) headers.set('accept', 'text/event-stream')
-    if (this.lastEventId !== '') headers.set('last-event-id', headerValue(this.lastEventId))
-    return headers
-  }
-}
-
-const DONE = Symbol('done')
-const SKIP = Symbol('skip')
-
-function settingsOf (url: string | URL, options: EventStreamOptions): Settings {
-  if (typeof url !== 'string' && !(url instanceof URL)) throw new TypeError('eventStream() needs a URL (a string or a URL)')
-  if (typeof options !== 'object' || options === null) throw new TypeError('eventStream() options must be an object')
-  const { events, validate = true, method = 'GET', headers, body, credentials, signal, done, lastEventId } = options
-  if (typeof method !== 'string' || method === '') throw new TypeError('method must be an HTTP method, e.g. \'GET\' or \'POST\'')
-  if (typeof validate !== 'boolean' && typeof validate !== 'function') throw new TypeError('validate must be a boolean or a checker (schema, data) => boolean')
-  if (done !== undefined && typeof done !== 'string') throw new TypeError('done must be a string, e.g. \'[DONE]\'')
-  if (lastEventId !== undefined && typeof lastEventId !== 'string') throw new TypeError('lastEventId must be a string')
-  if (signal !== undefined && typeof signal?.addEventListener !== 'function') throw new TypeError('signal must be an AbortSignal')
-  const fetch = options.fetch ?? globalThis.fetch
-  if (typeof fetch !== 'function') throw new TypeError('no fetch: pass options.fetch, or run where fetch is global')
-  const upper = method.toUpperCase()
-  const reconnect = reconnectPolicy(options.reconnect, upper)
-  const init: RequestInit = { method: upper, headers, credentials }
-  if (body !== undefined) {
-    if (isJson(body)) {
-      init.body = JSON.stringify(body)
-      const withType = new Headers(headers)
-      if (!withType.has('content-type')) withType.set('content-type', 'application/json')
-      init.headers = withType
-    } else {
-      if (reconnect !== undefined && typeof (body as ReadableStream).getReader === 'function') {
-        throw new TypeError('a stream body cannot be sent again on a reconnect: use reconnect: false, or a body that can')
-      }
-      init.body = body as RequestInit['body']
+  return {
+    get lastEventId () {
+      return lastEventId
+    },
+    [Symbol.asyncIterator] () {
+      if (started) throw new TypeError('an event stream can be iterated once')
+      started = true
+      return run()
     }
   }
-  return {
-    url: String(url),
-    init,
-    fetch,
-    decoders: events === undefined ? undefined : eventDecoders(events, validate),
-    validate,
-    done,
-    reconnect,
-    signal
+}
+
+/** The request's method, headers, body and credentials; an object body becomes JSON. */
+function requestInit (method: string, { headers: given, body, credentials }: EventStreamOptions, reconnects: boolean): RequestInit {
+  const headers = new Headers(given)
+  if (!headers.has('accept')) headers.set('accept', 'text/event-stream')
+  const prototype = typeof body === 'object' && body !== null ? Object.getPrototypeOf(body) : undefined
+  if (prototype === Object.prototype || prototype === null || Array.isArray(body)) {
+    if (!headers.has('content-type')) headers.set('content-type', 'application/json')
+    body = JSON.stringify(body)
+  } else if (reconnects && typeof (body as ReadableStream | undefined)?.getReader === 'function') {
+    throw new TypeError('a stream body cannot be sent again on a reconnect: set reconnect: false')
   }
+  return { method, headers, credentials, body: body as RequestInit['body'] }
 }
 
-/** A plain object or an array: sent as JSON. */
-function isJson (body: unknown): boolean {
-  if (typeof body !== 'object' || body === null) return false
-  const prototype = Object.getPrototypeOf(body)
-  return prototype === Object.prototype || prototype === null || Array.isArray(body)
-}
-
-/**
- * A header value carries bytes, and fetch takes only characters up to U+00FF: an id
- * with other characters goes as its UTF-8 bytes, which is how the server decodes it.
- */
-function headerValue (id: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/^[\u0000-\u007f]*$/.test(id)) return id
-  let bytes = ''
-  for (const byte of new TextEncoder().encode(id)) bytes += String.fromCharCode(byte)
-  return bytes
+/** A status other than 2xx: 408, 429 and 5xx may be retried (after the server's `retry-after`); any other is final. */
+async function refused (response: Response, signal: AbortSignal): Promise<Failure> {
+  const { status } = response
+  const body = await response.text().catch(() => '')
+  if (signal.aborted) throw signal.reason
+  const error = new SseHttpError(`the server answered ${status}`, status, body)
+  if (status !== 408 && status !== 429 && status < 500) throw error
+  const retryAfter = Number(response.headers.get('retry-after')) // seconds (NaN, so no wait, for a date)
+  return { error, wait: retryAfter * 1000 }
 }
 
 /** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */

@@ -9,79 +9,64 @@
 const LINE_END = /\r\n|\r|\n/g
 const DIGITS = /^\d+$/
 
-export interface ParserSink {
-  /**
-   * A blank line ended a block: `data` is `undefined` when the block had no data line
-   * (nothing to dispatch, but the last event id may have moved). `id` is the block's
-   * own `id:` field, `lastEventId` the stream's last event id after it.
-   */
-  dispatch (type: string, data: string | undefined, id: string | undefined, lastEventId: string): void
-  /** A valid `retry:` field: the server's reconnection time in ms. */
-  retry (ms: number): void
+/**
+ * Called when a blank line ends a block: `data` is `undefined` when the block had no
+ * data line (nothing to dispatch, but the last event id may have moved). `id` is the
+ * block's own `id:` field, `lastEventId` the stream's last event id after it.
+ */
+export type Dispatch = (type: string, data: string | undefined, id: string | undefined, lastEventId: string) => void
+
+export interface EventParser {
+  /** Parses the next piece of text; lines may be cut anywhere between pieces. */
+  feed (text: string): void
+  /** The stream ended: a final CR still ends its line; an unfinished block is dropped, as the spec says. */
+  end (): void
 }
 
-export class EventParser {
-  private pending = ''
-  private data: string | undefined
-  private type = ''
-  private id: string | undefined
-  private lastEventId: string
-  private readonly sink: ParserSink
+/**
+ * A parser for one connection. `lastEventId` is the id it resumes from, so that events
+ * without an id keep it; `retry` gets each valid `retry:` field (ms).
+ */
+export function eventParser (lastEventId: string, dispatch: Dispatch, retry: (ms: number) => void): EventParser {
+  let pending = ''
+  let data: string | undefined
+  let type = ''
+  let id: string | undefined
 
-  /** `lastEventId` starts as the id the connection resumes from, so events without an id keep it. */
-  constructor (lastEventId: string, sink: ParserSink) {
-    this.lastEventId = lastEventId
-    this.sink = sink
-  }
-
-  /** Parses the next piece of text; lines may be cut anywhere between pieces. */
-  feed (text: string): void {
-    const buffer = this.pending + text
-    let start = 0
-    LINE_END.lastIndex = 0
-    for (let match = LINE_END.exec(buffer); match !== null; match = LINE_END.exec(buffer)) {
-      if (match[0] === '\r' && LINE_END.lastIndex === buffer.length) break // maybe the first half of a CRLF
-      this.line(buffer.slice(start, match.index))
-      start = LINE_END.lastIndex
+  function line (text: string): void {
+    if (text === '') { // a blank line ends the block
+      if (id !== undefined) lastEventId = id
+      if (data !== undefined || id !== undefined) dispatch(type || 'message', data, id, lastEventId)
+      data = id = undefined
+      type = ''
+      return
     }
-    this.pending = buffer.slice(start)
-  }
-
-  /** The stream ended: a final CR still ends its line. An unfinished block is dropped, as the spec says. */
-  end (): void {
-    if (this.pending.endsWith('\r')) this.line(this.pending.slice(0, -1))
-    this.pending = ''
-  }
-
-  private line (line: string): void {
-    if (line === '') return this.dispatch()
-    const colon = line.indexOf(':')
+    const colon = text.indexOf(':')
     if (colon === 0) return // a comment, such as the heartbeat
-    const field = colon === -1 ? line : line.slice(0, colon)
-    const value = colon === -1 ? '' : line.slice(line.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1)
-    switch (field) {
-      case 'data':
-        this.data = this.data === undefined ? value : this.data + '\n' + value
-        break
-      case 'event':
-        this.type = value
-        break
-      case 'id':
-        if (!value.includes('\0')) this.id = value
-        break
-      case 'retry':
-        if (DIGITS.test(value)) this.sink.retry(Number(value))
-        break
-      // any other field is ignored
-    }
+    const field = colon === -1 ? text : text.slice(0, colon)
+    const value = colon === -1 ? '' : text.slice(text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1)
+    if (field === 'data') data = data === undefined ? value : data + '\n' + value
+    else if (field === 'event') type = value
+    else if (field === 'id' && !value.includes('\0')) id = value // an id with NUL is ignored
+    else if (field === 'retry' && DIGITS.test(value)) retry(Number(value))
+    // any other field is ignored
   }
 
-  private dispatch (): void {
-    if (this.id !== undefined) this.lastEventId = this.id
-    const { data, id } = this
-    if (data !== undefined || id !== undefined) this.sink.dispatch(this.type || 'message', data, id, this.lastEventId)
-    this.data = undefined
-    this.type = ''
-    this.id = undefined
+  return {
+    feed (text) {
+      const buffer = pending + text
+      let start = 0
+      LINE_END.lastIndex = 0
+      for (let match = LINE_END.exec(buffer); match !== null; match = LINE_END.exec(buffer)) {
+        if (match[0] === '\r' && LINE_END.lastIndex === buffer.length) break // maybe the first half of a CRLF
+        line(buffer.slice(start, match.index))
+        start = LINE_END.lastIndex
+      }
+      pending = buffer.slice(start)
+    },
+    end () {
+      if (pending.endsWith('\r')) line(pending.slice(0, -1))
+      pending = ''
+    }
   }
 }

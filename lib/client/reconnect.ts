@@ -22,11 +22,10 @@ export function reconnectPolicy (reconnect: boolean | SseReconnectOptions | unde
   if (reconnect === undefined) return method === 'GET' ? DEFAULTS : undefined
   if (reconnect === false) return undefined
   if (reconnect === true) return DEFAULTS
-  if (typeof reconnect !== 'object' || reconnect === null) throw new TypeError('reconnect must be a boolean or { retries, delay, maxDelay }')
-  const { retries = DEFAULTS.retries, delay = DEFAULTS.delay, maxDelay = DEFAULTS.maxDelay } = reconnect
-  if (!(retries === Infinity || (Number.isSafeInteger(retries) && retries >= 0))) throw new TypeError('reconnect.retries must be a non-negative integer or Infinity')
-  for (const [key, value] of [['delay', delay], ['maxDelay', maxDelay]] as const) {
-    if (!Number.isFinite(value) || value < 0) throw new TypeError(`reconnect.${key} must be a non-negative number of ms`)
+  const { retries = DEFAULTS.retries, delay = DEFAULTS.delay, maxDelay = DEFAULTS.maxDelay } = reconnect ?? {}
+  // NaN, negative numbers and non-numbers all fail `>= 0`; only retries may be Infinity.
+  if (typeof reconnect !== 'object' || reconnect === null || !(retries >= 0 && delay >= 0 && maxDelay >= 0 && delay + maxDelay < Infinity)) {
+    throw new TypeError('reconnect must be a boolean or { retries?, delay?, maxDelay? } of non-negative numbers')
   }
   return { retries, delay, maxDelay }
 }
