@@ -84,15 +84,13 @@ function dialectOf (version: string): Dialect {
 function withStreamResponse (schema: FastifySchema, stream: { description: string, content: JsonSchema }, route: string): FastifySchema {
   const responses = (schema.response ?? {}) as Record<string, unknown>
   const declared = responses['200'] as { content?: unknown } | undefined
-  let ok: unknown = stream
-  if (declared !== undefined) {
-    if (!isObject(declared.content)) {
-      throw new FST_SSE_INVALID_SCHEMA(route, 'its 200 response is declared as a plain schema; declare it with `content` (the event stream is added to it as text/event-stream)')
-    }
-    // A text/event-stream the route describes itself wins.
-    ok = { ...declared, content: { ...stream.content, ...declared.content } }
+  if (declared === undefined) return { ...schema, response: { ...responses, 200: stream } }
+  if (!isObject(declared.content)) {
+    throw new FST_SSE_INVALID_SCHEMA(route, 'its 200 response is declared as a plain schema; declare it with `content` (the event stream is added to it as text/event-stream)')
   }
-  return { ...schema, response: { ...responses, 200: ok } }
+  // Beside the route's own media types; a text/event-stream the route describes itself wins.
+  const content = { ...declared.content, [EVENT_STREAM]: declared.content[EVENT_STREAM] ?? stream.content[EVENT_STREAM] }
+  return { ...schema, response: { ...responses, 200: { ...declared, content } } }
 }
 
 /** The 200 response: one object per event, as OpenAPI 3.2 models a text/event-stream. */
