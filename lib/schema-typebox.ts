@@ -48,7 +48,7 @@ export function typeBox1Check (schema: object, maxErrors: number): SchemaCheck {
 // typebox 1.x is ESM only. The plugin imports its compiler while it registers
 // (preloadTypeBox1), so routes compile synchronously however Node loads modules.
 // Without that preload (a hub created before the plugin is registered), `require`
-// loads it: Node 22, or Node 20.19+ without module loader hooks, can require ESM.
+// loads it (Node 20.19+ can require ESM; on Node 20 some module loader hooks break that).
 let compile: TypeBox1Compile | undefined
 let preload: Promise<void> | undefined
 
@@ -56,7 +56,7 @@ let preload: Promise<void> | undefined
 export function preloadTypeBox1 (): Promise<void> {
   preload ??= import('typebox/compile').then(
     (module) => { compile ??= module.Compile },
-    () => { preload = undefined } // not installed: typebox 1 schemas report it when they are compiled
+    () => {} // not installed: a typebox 1.x schema, if any, says so when it is compiled
   )
   return preload
 }
