@@ -63,8 +63,9 @@ export function withSseStreams<Input extends SseTransformInput> (transform?: (in
     // The route's own schema.sse is what the plugin validates against: document that one.
     const sse = sseOf(input.schema) ?? sseOf(input.route.schema)
     const version = input.openapiObject?.openapi
-    // Swagger 2.0 documents cannot describe a union of events: left as they are.
-    if (sse === undefined || sse === null || schema === undefined || typeof version !== 'string') return { schema: schema ?? {}, url }
+    // Swagger 2.0 documents cannot describe a union of events: left as they are. So is
+    // HEAD (@fastify/swagger's exposeHeadRoutes), which gets the headers and no stream.
+    if (sse === undefined || sse === null || schema === undefined || typeof version !== 'string' || input.route.method === 'HEAD') return { schema: schema ?? {}, url }
     const route = `${String(input.route.method)} ${input.route.url}`
     return { schema: withStreamResponse(schema, streamResponse(sse, dialectOf(version), route), route), url }
   }

@@ -464,6 +464,19 @@ t.test('Swagger 2.0 documents are left as they are', async (t) => {
   t.same(document.paths['/ticks'].get.responses, { 200: { description: 'Default Response' } })
 })
 
+t.test('HEAD routes, when @fastify/swagger exposes them, document no stream', async (t) => {
+  const app = Fastify()
+  await app.register(fastifyTypedSse)
+  await app.register(swagger, { openapi: { openapi: '3.2.0' }, exposeHeadRoutes: true, transform: withSseStreams() })
+  app.get('/ticks', { schema: { sse: { tick: Type.Integer() } } }, async (_request, reply) => reply.sseStream([]))
+  t.teardown(() => app.close())
+  await app.ready()
+  const document = app.swagger() as Json
+  await validateDocument(t, document, '3.2')
+  t.same(eventNames(streamMedia(document, '/ticks').itemSchema), ['tick', 'stream-error'], 'GET documents the stream')
+  t.same(document.paths['/ticks'].head.responses, { 200: { description: 'Default Response' } }, 'HEAD gets the headers only')
+})
+
 t.test('withSseStreams refuses a transform that is not a function', async (t) => {
   t.throws(() => withSseStreams('mine' as never), { name: 'TypeError', message: /needs a function.*got string/ })
 })
