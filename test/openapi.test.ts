@@ -339,6 +339,22 @@ t.test("composes with the user's own transform", async (t) => {
   t.equal(streamMedia(document, '/ticks').schema.oneOf[0].properties.data.contentMediaType, 'application/json', 'an integer is sent as JSON')
 })
 
+t.test("a route's own config.swaggerTransform, wrapped, documents its stream", async (t) => {
+  const app = Fastify()
+  await app.register(fastifyTypedSse)
+  await app.register(swagger, { openapi: { openapi: '3.2.0' } })
+  const config = { swaggerTransform: withSseStreams(({ schema, url }) => ({ schema: { ...schema, summary: 'Ticks' }, url })) }
+  app.get('/ticks', { config, schema: { sse: { tick: Type.Integer() } } }, async (_request, reply) => reply.sseStream([]))
+  app.get('/unwrapped', { schema: { sse: { tick: Type.Integer() } } }, async (_request, reply) => reply.sseStream([]))
+  t.teardown(() => app.close())
+  await app.ready()
+  const document = app.swagger() as Json
+  await validateDocument(t, document, '3.2')
+  t.equal(document.paths['/ticks'].get.summary, 'Ticks')
+  t.same(eventNames(streamMedia(document, '/ticks').itemSchema), ['tick', 'stream-error'])
+  t.same(document.paths['/unwrapped'].get.responses, { 200: { description: 'Default Response' } }, 'without the transform, no stream')
+})
+
 t.test('a 200 declared with content gets the stream beside it; one declared as a plain schema is refused', async (t) => {
   const app = Fastify()
   await app.register(fastifyTypedSse)
