@@ -14,8 +14,8 @@ export interface ReconnectPolicy {
 
 const DEFAULTS: ReconnectPolicy = { retries: Infinity, delay: 1000, maxDelay: 30_000 }
 
-/** Where the doubling starts after a failure, so that a server sending `retry: 0` is not hammered. */
-const MIN_BACKOFF = 100
+/** Where the doubling starts after a failure, so that after `retry: 0` failed attempts still back off. */
+const MIN_BACKOFF = 10
 
 /** The policy for these options, or `undefined` when the stream must not reconnect. Throws TypeError for bad options. */
 export function reconnectPolicy (reconnect: boolean | SseReconnectOptions | undefined, method: string): ReconnectPolicy | undefined {
