@@ -372,6 +372,7 @@ async function fanoutCollect (args: FanoutCollectArgs): Promise<FanoutResult> {
 /** Checks one stream's { seq } events: each seq once, in order, none missing. */
 class SequenceChecker implements SequenceCheck {
   gaps = 0
+  undelivered = 0
   duplicates = 0
   resets = 0
   /** the next seq due */
@@ -403,7 +404,7 @@ class SequenceChecker implements SequenceCheck {
   /** Counts the events that never came, of `published`. */
   finish (published: number): void {
     if (published > this.expected) {
-      this.gaps += published - this.expected
+      this.undelivered += published - this.expected
       if (this.faults.length < 3) this.faults.push(`seq ${this.expected} to ${published - 1} never came`)
     }
     this.expected = Math.max(this.expected, published)
@@ -416,11 +417,11 @@ interface TopicStream {
   check: SequenceChecker
 }
 
-let topicStreams: { streams: TopicStream[], ready: ReadyWhen, latency: LatencyHistogram } | undefined
+let topicStreams: { streams: TopicStream[], ready: ReadyWhen, latency: LatencyHistogram, lastEventAt: number } | undefined
 
 /** `perTopic` streams of every topic on every port (hub-redis). */
 async function topicsOpen (args: TopicsOpenArgs): Promise<null> {
-  const state = { streams: [] as TopicStream[], ready: args.ready, latency: new LatencyHistogram() }
+  const state = { streams: [] as TopicStream[], ready: args.ready, latency: new LatencyHistogram(), lastEventAt: 0 }
   topicStreams = state
   const perPort = args.topics * args.perTopic
   await openAll(args.ports.length * perPort, args.connectConcurrency, index => {
@@ -430,6 +431,7 @@ async function topicsOpen (args: TopicsOpenArgs): Promise<null> {
     const check = new SequenceChecker()
     connection.counter.onEvent = (buf, start, end) => {
       const received = now()
+      state.lastEventAt = received
       const ts = check.event(buf.toString('latin1', start, end))
       if (ts !== undefined) state.latency.add(received - ts)
     }
@@ -449,22 +451,29 @@ async function topicsReady (): Promise<number> {
   return state.streams.filter(s => s.connection.isReady(state.ready)).length
 }
 
-/** Waits until every stream is past the last published seq of its topic (or the time is up). */
+/**
+ * Waits until every stream is past the last published seq of its topic, or no event came
+ * for `quietMs` (what is missing then never comes: at most once), or the time is up.
+ */
 async function topicsAwait (args: TopicsAwaitArgs): Promise<boolean> {
-  const { streams } = topicsState()
-  return await until(() => streams.every(s => s.check.expected >= (args.published[s.topic] ?? 0)), args.timeoutMs)
+  const state = topicsState()
+  const complete = (): boolean => state.streams.every(s => s.check.expected >= (args.published[s.topic] ?? 0))
+  return await until(() => complete() || now() - state.lastEventAt > args.quietMs, args.timeoutMs)
 }
 
 async function topicsCollect (args: TopicsAwaitArgs): Promise<TopicsResult> {
   const state = topicsState()
   topicStreams = undefined
-  const result: TopicsResult = { streams: state.streams.length, deliveries: 0, gaps: 0, duplicates: 0, resets: 0, faults: [], latency: state.latency.toJSON() }
+  const result: TopicsResult = {
+    streams: state.streams.length, deliveries: 0, gaps: 0, undelivered: 0, duplicates: 0, resets: 0, faults: [], latency: state.latency.toJSON()
+  }
   for (const { connection, topic, check } of state.streams) {
     connection.destroy()
     if (connection.status !== 200) throw new Error(`a stream of topic ${topic} got status ${connection.status}`)
     check.finish(args.published[topic] ?? 0)
     result.deliveries += check.events
     result.gaps += check.gaps
+    result.undelivered += check.undelivered
     result.duplicates += check.duplicates
     result.resets += check.resets
     if (result.faults.length < 5) result.faults.push(...check.faults.map(fault => `topic ${topic}: ${fault}`))
@@ -508,7 +517,7 @@ async function replayResume (args: ReplayResumeArgs): Promise<ReplayResult> {
     connection.destroy()
   }
   check.finish(args.events)
-  return { events: check.events, elapsedMs, gaps: check.gaps, duplicates: check.duplicates, resets: check.resets }
+  return { events: check.events, elapsedMs, gaps: check.gaps, undelivered: check.undelivered, duplicates: check.duplicates, resets: check.resets }
 }
 
 /** Connect, take the first event, leave (after a stall without reading when `stallMs` > 0). */

@@ -105,7 +105,7 @@ export const FULL: Settings = {
   hubReps: 1,
   hubSmall: 5000,
   hubLarge: 19_000,
-  hubEvents: 100,
+  hubEvents: 50,
   hubIntervalMs: 100,
   streamsPerClient: 5000,
   redisTopics: 1000,

@@ -104,12 +104,16 @@ export interface TopicsOpenArgs {
 export interface TopicsAwaitArgs {
   /** events published on each topic (seq 0 to count - 1) */
   published: number[]
+  /** give up waiting for the missing events after this long without any event */
+  quietMs: number
   timeoutMs: number
 }
 
 export interface SequenceCheck {
-  /** events a stream never got (a jump in seq, or missing at the end) */
+  /** events a stream skipped: a jump in seq (lost for good) */
   gaps: number
+  /** events still missing at the end: after its last event, a stream got nothing more */
+  undelivered: number
   /** events a stream got again, or out of order */
   duplicates: number
   /** `reset` events (the hub admitting a gap) */
@@ -133,6 +137,8 @@ export interface TopicsPublishArgs {
 }
 
 export interface TopicsPublishResult {
+  /** from the first publish until the last one settled */
+  elapsedMs: number
   /** [topic, events published] */
   published: Array<[number, number]>
   publishErrors: number

@@ -198,6 +198,7 @@ async function publishTopics (topics: Topics, args: TopicsPublishArgs): Promise<
   })
   await publishes.drained()
   return {
+    elapsedMs: performance.now() - start,
     published: args.topics.map((topic, index) => [topic, counts[index] as number]),
     publishErrors: publishes.errors,
     firstError: publishes.firstError

@@ -9,21 +9,35 @@ const STRING_EVENTS = new Set(['message', 'pmessage', 'smessage'])
 const BUFFER_EVENTS = new Set(['messageBuffer', 'pmessageBuffer', 'smessageBuffer'])
 
 /**
- * Drops every `1 / share`-th live message of `redis` (deterministic, so runs compare).
+ * Drops a share of the live messages of `redis`, chosen by a pseudo-random sequence with
+ * a fixed seed: the same messages in every run, and no pattern that keeps hitting the
+ * same topic (a drop every n-th message would, with topics published round-robin).
  * ioredis emits each message as a string event (when someone listens) and then as a
  * Buffer event; both of one message are dropped together.
  */
 export function dropLiveMessages (redis: Redis, share: number): void {
   if (!(share > 0)) return
   if (share > 1) throw new Error(`the share of dropped messages is at most 1, not ${share}`)
-  const every = Math.round(1 / share)
-  let received = 0
+  const threshold = share * 2 ** 32
+  let state = 0x9e3779b9
+  /** xorshift32: the next number of the sequence, in [0, 2^32) */
+  const next = (): number => {
+    state ^= state << 13
+    state ^= state >>> 17
+    state ^= state << 5
+    return state >>> 0
+  }
+  let dropping = next() < threshold
   const emit = redis.emit.bind(redis)
   redis.emit = (event: string | symbol, ...args: unknown[]): boolean => {
     if (typeof event === 'string') {
-      // The string event comes first: it belongs to the message the Buffer event then counts.
-      if (STRING_EVENTS.has(event) && (received + 1) % every === 0) return false
-      if (BUFFER_EVENTS.has(event) && ++received % every === 0) return false
+      // The string event comes first; the Buffer event ends the message and draws for the next one.
+      if (STRING_EVENTS.has(event) && dropping) return false
+      if (BUFFER_EVENTS.has(event)) {
+        const drop = dropping
+        dropping = next() < threshold
+        if (drop) return false
+      }
     }
     return emit(event, ...args)
   }
