@@ -184,6 +184,20 @@ test('a Standard Schema is validated once per event, and a failure is not valida
   t.match(logs, [{ errors: [{ path: '', message: 'must be even' }] }])
 })
 
+test('a callable Standard Schema (ArkType\'s types are functions) is accepted and checked', async (t) => {
+  const Positive = Object.assign((value: unknown) => value, {
+    '~standard': {
+      version: 1 as const,
+      vendor: 'callable',
+      validate: (value: unknown) => typeof value === 'number' && value > 0 ? { value } : { issues: [{ message: 'must be positive', path: [{ key: 'n' }] }] }
+    }
+  })
+  const { app, url, logs } = await serve({ positive: { sse: { n: Positive }, items: [{ event: 'n', data: 1 }, { event: 'n', data: -1 }, { event: 'n', data: 2 }] } }, { onInvalidEvent: 'skip' })
+  t.teardown(() => app.close())
+  t.strictSame(await receive(`${url}/positive`), [{ event: 'n', data: '1' }, { event: 'n', data: '2' }])
+  t.match(logs, [{ event: 'n', errors: [{ path: '/n', message: 'must be positive' }] }])
+})
+
 test('a Standard Schema that validates asynchronously fails its stream at the first event, and the server keeps serving', async (t) => {
   const unhandled: unknown[] = []
   const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
