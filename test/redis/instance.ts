@@ -1,0 +1,109 @@
+// One Fastify instance of a chat-like app whose hub runs on Redis: what the tests
+// start several of, as separate processes, on one Redis. It prints
+// {"url": ...} on stdout once it listens, and closes on SIGTERM.
+//
+// Environment: REDIS_URL (required), HISTORY (events kept per topic),
+// HEARTBEAT_MS, PUBLISH_TIMEOUT_MS.
+//
+// Routes, beside the hub's two (GET /rooms/:room/events, POST /rooms/:room/messages):
+// POST /rooms/:room/burst?count=&size= publishes events one after the other from here;
+// POST /drop cuts every open event stream (clients reconnect); GET /stats counts the
+// streams this instance served; GET /memory is the heap after a full GC.
+
+import Fastify from 'fastify'
+import { Type } from '@sinclair/typebox'
+import Redis from 'ioredis'
+import type { Socket } from 'node:net'
+import fastifyTypedSse from '../../index.js'
+import { createHub } from '../../lib/hub/index.js'
+import { redisEngine } from '../../lib/redis/index.js'
+
+export const Message = Type.Object({ n: Type.Integer(), from: Type.String(), pad: Type.Optional(Type.String()) })
+
+function numberFromEnv (name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback)
+  if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got ${process.env[name]}`)
+  return value
+}
+
+async function main (): Promise<void> {
+  const redisUrl = process.env.REDIS_URL
+  if (redisUrl === undefined) throw new Error('REDIS_URL is required')
+  const name = process.env.INSTANCE_NAME ?? String(process.pid)
+  const client = new Redis(redisUrl, { retryStrategy: () => 50 })
+  client.on('error', () => {}) // the tests stop Redis on purpose
+  const hub = createHub({
+    events: { message: Message },
+    engine: redisEngine({
+      client,
+      history: numberFromEnv('HISTORY', 1000),
+      publishTimeoutMs: numberFromEnv('PUBLISH_TIMEOUT_MS', 2000)
+    })
+  })
+
+  const app = Fastify()
+  await app.register(fastifyTypedSse, { heartbeatInterval: numberFromEnv('HEARTBEAT_MS', 15_000), retry: 100 })
+  await app.register(hub.plugin)
+  app.addHook('onClose', async () => { client.disconnect() })
+
+  const streams = new Set<Socket>()
+  let served = 0
+
+  app.get<{ Params: { room: string } }>('/rooms/:room/events', { schema: { sse: hub.events } }, async (request, reply) => {
+    served++
+    const socket = request.raw.socket
+    streams.add(socket)
+    socket.once('close', () => streams.delete(socket))
+    return reply.sseStream(hub.subscribe(`room:${request.params.room}`))
+  })
+
+  app.post<{ Params: { room: string }, Body: { n: number, pad?: string } }>('/rooms/:room/messages', async (request) => {
+    const id = await hub.publish(`room:${request.params.room}`, { event: 'message', data: { ...request.body, from: name } })
+    return { id }
+  })
+
+  app.post<{ Params: { room: string }, Querystring: { count: string, start?: string, size?: string } }>('/rooms/:room/burst', async (request) => {
+    const count = Number(request.query.count)
+    const start = Number(request.query.start ?? 0)
+    const pad = 'x'.repeat(Number(request.query.size ?? 0))
+    const ids: string[] = []
+    for (let n = start; n < start + count; n++) {
+      ids.push(await hub.publish(`room:${request.params.room}`, { event: 'message', data: { n, from: name, pad } }))
+    }
+    return { first: ids[0], last: ids.at(-1) }
+  })
+
+  app.post('/drop', async () => {
+    const dropped = streams.size
+    for (const socket of streams) socket.destroy()
+    return { dropped }
+  })
+
+  app.get('/stats', async () => ({ served, open: streams.size }))
+
+  app.get('/memory', async () => {
+    globalThis.gc?.()
+    return process.memoryUsage()
+  })
+
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  process.stdout.write(JSON.stringify({ url }) + '\n')
+
+  const stop = (): void => {
+    const force = setTimeout(() => app.server.closeAllConnections(), 1000).unref()
+    app.close().then(() => {
+      clearTimeout(force)
+      process.exit(0)
+    }, (err: unknown) => {
+      console.error(err)
+      process.exit(1)
+    })
+  }
+  process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+}
+
+main().catch((err: unknown) => {
+  console.error(err)
+  process.exit(1)
+})
