@@ -11,14 +11,12 @@
 // streams this instance served; GET /memory is the heap after a full GC.
 
 import Fastify from 'fastify'
-import { Type } from '@sinclair/typebox'
 import Redis from 'ioredis'
 import type { Socket } from 'node:net'
 import fastifyTypedSse from '../../index.js'
 import { createHub } from '../../lib/hub/index.js'
 import { redisEngine } from '../../lib/redis/index.js'
-
-export const Message = Type.Object({ n: Type.Integer(), from: Type.String(), pad: Type.Optional(Type.String()) })
+import { Message } from './message.js'
 
 function numberFromEnv (name: string, fallback: number): number {
   const value = Number(process.env[name] ?? fallback)
