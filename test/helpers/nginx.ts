@@ -19,8 +19,8 @@ export interface RunningNginx {
 }
 
 export interface NginxOptions {
-  /** The port of the app nginx proxies to. */
-  upstreamPort: number
+  /** The port of the app nginx proxies to; several ports: round-robin over them. */
+  upstreamPort: number | readonly number[]
   /** Extra directives for the http {} block, e.g. `proxy_read_timeout 1s;`. */
   httpDirectives?: string[]
 }
@@ -87,10 +87,11 @@ http {
   return { url: `http://127.0.0.1:${port}`, errorLog: () => errorLog }
 }
 
-/** example/nginx.conf with the app's address and a loopback listen address. */
-function siteConfig (upstreamPort: number, listenPort: number): string {
+/** example/nginx.conf with the app's address(es) and a loopback listen address. */
+function siteConfig (upstreamPort: number | readonly number[], listenPort: number): string {
   const recommended = readFileSync(RECOMMENDED_CONFIG, 'utf8')
-  return replaceOnce(replaceOnce(recommended, 'server 127.0.0.1:3000;', `server 127.0.0.1:${upstreamPort};`),
+  const servers = (typeof upstreamPort === 'number' ? [upstreamPort] : upstreamPort).map(port => `server 127.0.0.1:${port};`).join('\n  ')
+  return replaceOnce(replaceOnce(recommended, 'server 127.0.0.1:3000;', servers),
     'listen 8080;', `listen 127.0.0.1:${listenPort};`)
 }
 
