@@ -72,6 +72,9 @@ export async function startHubApp (t: Test, options: HubAppOptions = {}): Promis
       })
     })
 
+  // A blank page on the same origin, for the browser tests.
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send('<!doctype html><title>hub</title>'))
+
   t.teardown(() => app.close())
   useFreshConnections(t) // torn down before the app
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
