@@ -4,12 +4,16 @@
 // because the call is broken for some unrelated reason.
 
 import { describe, expect, test } from 'tstyche'
-import Fastify, { type FastifySchema } from 'fastify'
+import Fastify, { type FastifyRequest, type FastifySchema } from 'fastify'
 import { Type, type TString } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import fastifyTypedSse, {
   fastifyTypedSse as namedExport,
   type SseComment,
+  type SseEndReason,
+  type SseFailure,
+  type SseStats,
+  type SseStreamMessage,
   type SsePosition,
   type SseEvent,
   type SseEventId,
@@ -45,6 +49,7 @@ describe('register options', () => {
     expect(app.register).type.toBeCallableWith(fastifyTypedSse, {})
     expect(app.register).type.toBeCallableWith(fastifyTypedSse, { heartbeatInterval: 0, retry: 3000, validate: false, onInvalidEvent: 'skip' })
     expect(app.register).type.toBeCallableWith(fastifyTypedSse, { onInvalidEvent: 'end' })
+    expect(app.register).type.toBeCallableWith(fastifyTypedSse, { sendTimeout: 30_000, maxStreams: 10_000 })
   })
 
   test('rejects wrong option types and values', () => {
@@ -52,12 +57,28 @@ describe('register options', () => {
     expect(app.register).type.not.toBeCallableWith(fastifyTypedSse, { retry: '3000' })
     expect(app.register).type.not.toBeCallableWith(fastifyTypedSse, { validate: 'yes' })
     expect(app.register).type.not.toBeCallableWith(fastifyTypedSse, { onInvalidEvent: 'drop' })
+    expect(app.register).type.not.toBeCallableWith(fastifyTypedSse, { sendTimeout: '60s' })
+    expect(app.register).type.not.toBeCallableWith(fastifyTypedSse, { maxStreams: '10' })
   })
 
-  test('rejects unknown keys, and the stream-only `done`', () => {
+  test('rejects unknown keys, and the stream-only `done` and `failure`', () => {
     expect(app.register).type.not.toBeCallableWith(fastifyTypedSse, { heartbeat: 1000 })
     expect(app.register).type.not.toBeCallableWith(fastifyTypedSse, { retry: 1000, heartbeat: 1000 })
     expect(app.register).type.not.toBeCallableWith(fastifyTypedSse, { done: '[DONE]' })
+    expect(app.register).type.not.toBeCallableWith(fastifyTypedSse, { failure: () => ({ data: 'x' }) })
+  })
+})
+
+describe('fastify.sseStats()', () => {
+  test('returns the counters of the registration', () => {
+    expect(app.sseStats()).type.toBe<SseStats>()
+    expect<SseStats['ended']>().type.toBe<Record<SseEndReason, number>>()
+    expect<SseEndReason>().type.toBe<'finished' | 'clientGone' | 'failed' | 'invalidEvent' | 'stalled' | 'shutdown'>()
+    expect<SseStats>().type.toBe<{ open: number, opened: number, ended: Record<SseEndReason, number>, events: number, bytes: number, invalidEvents: number, rejected: number }>()
+  })
+
+  test('the diagnostics message carries the Fastify request', () => {
+    expect<SseStreamMessage>().type.toBe<{ request: FastifyRequest, reason: SseEndReason | undefined, events: number, bytes: number }>()
   })
 })
 
@@ -342,6 +363,22 @@ describe('stream options', () => {
       expect(reply.sseStream).type.toBeCallableWith([], { onInvalidEvent: 'end' })
       expect(reply.sseStream).type.toBeCallableWith([], {})
       expect(reply.sseStream).type.toBeCallableWith([], undefined)
+      expect(reply.sseStream).type.toBeCallableWith([], { sendTimeout: 0 })
+    })
+  })
+
+  test('failure: (error) => event, whose name may be error and whose data is not the route\'s', () => {
+    app.get('/events', { schema: { sse: events } }, async (_request, reply) => {
+      expect(reply.sseStream).type.toBeCallableWith([], { failure: (error: unknown) => ({ event: 'error', data: { type: 'error', error: { message: String(error) } } }) })
+      expect(reply.sseStream).type.toBeCallableWith([], { failure: () => ({ data: { error: { message: 'x' } } }) })
+      expect(reply.sseStream).type.not.toBeCallableWith([], { failure: () => ({ event: 'error' }) })
+      expect(reply.sseStream).type.not.toBeCallableWith([], { failure: 'stream-error' })
+    })
+  })
+
+  test('maxStreams is a plugin option only', () => {
+    app.get('/events', async (_request, reply) => {
+      expect(reply.sseStream).type.not.toBeCallableWith([], { maxStreams: 1 })
     })
   })
 
@@ -360,9 +397,12 @@ describe('stream options', () => {
 
 describe('exported types', () => {
   test('SseOptions and SseStreamOptions', () => {
-    expect<SseOptions>().type.toBe<{ heartbeatInterval?: number, retry?: number, validate?: boolean, onInvalidEvent?: 'end' | 'skip' }>()
-    expect<SseStreamOptions>().type.toBe<{ heartbeatInterval?: number, retry?: number, validate?: boolean, onInvalidEvent?: 'end' | 'skip', done?: string }>()
+    expect<SseOptions>().type.toBe<{ heartbeatInterval?: number, retry?: number, validate?: boolean, onInvalidEvent?: 'end' | 'skip', sendTimeout?: number, maxStreams?: number }>()
+    expect<SseStreamOptions>().type.toBe<{ heartbeatInterval?: number, retry?: number, validate?: boolean, onInvalidEvent?: 'end' | 'skip', sendTimeout?: number, done?: string, failure?: SseFailure }>()
+    expect<SseFailure>().type.toBe<(error: unknown) => SseEvent>()
     expect<SseOptions>().type.not.toHaveProperty('done')
+    expect<SseOptions>().type.not.toHaveProperty('failure')
+    expect<SseStreamOptions>().type.not.toHaveProperty('maxStreams')
     expect<SseInvalidEventPolicy>().type.toBe<'end' | 'skip'>()
   })
 
