@@ -3,7 +3,7 @@
 // point, live notifications with the previous id, close.
 
 import t from 'tap'
-import { memoryEngine, ZERO_ID, compareIds, type LiveEntry } from '../../lib/hub/index.js'
+import { memoryEngine, ZERO_ID, compareIds, type EnginePage, type LiveEntry } from '../../lib/hub/index.js'
 
 const body = (n: number): string => `data: ${n}\n`
 
@@ -33,7 +33,7 @@ t.test('read: pages after an id, from the oldest, and the two kinds of gone resu
   const ids: string[] = []
   for (let n = 1; n <= 3; n++) ids.push(await engine.append('a', body(n)))
   t.same(await engine.read('a', ZERO_ID, 10), { status: 'ok', entries: ids.map((id, i) => ({ id, body: body(i + 1), ms: Number(id.split('-')[0]) })) }, 'ZERO_ID while nothing was trimmed: from the first')
-  t.same((await engine.read('a', ids[0], 1) as { entries: Array<{ id: string }> }).entries.map(e => e.id), [ids[1]], 'a page of the asked size, after the id')
+  t.same((await engine.read('a', ids[0], 1) as { entries: Array<{ id: string }> } & EnginePage).entries.map(e => e.id), [ids[1]], 'a page of the asked size, after the id')
   t.same(await engine.read('a', ids[2], 10), { status: 'ok', entries: [] }, 'after the newest: an empty page')
 
   for (let n = 4; n <= 8; n++) ids.push(await engine.append('a', body(n)))
