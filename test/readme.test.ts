@@ -33,7 +33,7 @@ test('every ts and js block of the README compiles', async (t) => {
   browser.forEach((code, i) => writeFileSync(join(dir, `browser-${i + 1}.js`), code + '\nexport {}\n'))
   const common = { strict: true, noEmit: true, skipLibCheck: true, target: 'ES2022', module: 'preserve', moduleResolution: 'bundler' }
   writeFileSync(join(dir, 'tsconfig.server.json'), JSON.stringify({
-    compilerOptions: { ...common, lib: ['ES2023', 'ES2024.String'], types: ['node'], paths: { 'fastify-typed-sse': ['../../index.ts'] } },
+    compilerOptions: { ...common, lib: ['ES2023', 'ES2024.String'], types: ['node'], paths: { 'fastify-typed-sse': ['../../index.ts'], 'fastify-typed-sse/*': ['../../lib/*/index.ts'] } },
     files: server.map((_, i) => `server-${i + 1}.ts`)
   }))
   writeFileSync(join(dir, 'tsconfig.browser.json'), JSON.stringify({
