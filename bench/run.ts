@@ -7,7 +7,7 @@
 // BENCH_WORKLOADS, BENCH_CONTENDERS do the same as the flags.
 
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -24,7 +24,7 @@ function list (value: string | undefined): string[] | undefined {
   return items === undefined || items.length === 0 ? undefined : items
 }
 
-function options (): { settings: Settings, workloads: Workload[], contenders: Contender[], profile: string[], write: boolean } {
+function options (): { settings: Settings, workloads: Workload[], contenders: Contender[], profile: string[], write: boolean, merge: boolean } {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
@@ -65,7 +65,8 @@ function options (): { settings: Settings, workloads: Workload[], contenders: Co
   const profile = list(values.profile) ?? []
   // Only a full, unfiltered, unprofiled run replaces the committed results, unless asked otherwise.
   const write = values['no-write'] === true ? false : values.write === true || (!settings.quick && !selected && profile.length === 0)
-  return { settings, workloads, contenders, profile, write }
+  // A selection written with --write replaces its own tables in the committed results and keeps the others.
+  return { settings, workloads, contenders, profile, write, merge: write && selected }
 }
 
 /** Which version of the plugin was measured: the commit, and whether its sources differ from it. */
@@ -87,15 +88,33 @@ function startServer (contender: Contender, profileDir: string | undefined, plug
   return new Child(contender.id, join(BENCH, contender.file), { cwd: ROOT, execArgv: ['--expose-gc'], env })
 }
 
+/** The committed results with the tables of this run in place of theirs, in the order of the workloads. */
+function mergeResults (fresh: WorkloadResult[], settings: Settings): WorkloadResult[] {
+  const file = join(BENCH, 'results', 'results.json')
+  if (!existsSync(file)) return fresh
+  const committed = JSON.parse(readFileSync(file, 'utf8')) as Results
+  const kept = new Map<string, WorkloadResult>(committed.workloads.map(workload => [workload.id, {
+    ...workload,
+    // Results written before these fields existed.
+    reference: workload.reference ?? REFERENCE,
+    measured: workload.measured ?? {
+      command: committed.meta.command, date: committed.meta.date, ...committed.meta.plugin, loadAverageAtStart: committed.meta.machine.loadAverageAtStart
+    }
+  }]))
+  for (const workload of fresh) kept.set(workload.id, workload)
+  const order = allWorkloads(settings).map(workload => workload.id)
+  return [...kept.values()].sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id))
+}
+
 function describe (figures: Figures, workload: Workload): string {
   return workload.metrics.map(m => `${m.label} ${formatValue(figures[m.key] ?? NaN, m.unit)}`).join(', ')
 }
 
 async function main (): Promise<void> {
   const started = performance.now()
-  const { settings, workloads, contenders, profile, write } = options()
+  const { settings, workloads, contenders, profile, write, merge } = options()
   const profileDir = profile.length > 0 ? mkdtempSync(join(tmpdir(), 'bench-profile-')) : undefined
-  const plugin = buildPlugin()
+  const compiled = buildPlugin()
   const load = loadavg()
   if (load[0] !== undefined && load[0] > 0.5 * cpus().length) {
     console.error(`note: load average ${load[0].toFixed(2)} on ${cpus().length} cores; other work on this machine skews absolute figures (ratios less so)`)
@@ -128,7 +147,7 @@ async function main (): Promise<void> {
     const serverOf = async (contender: Contender): Promise<Child> => {
       let server = servers.get(contender.id)
       if (server === undefined || !server.alive) {
-        server = startServer(contender, profile.includes(contender.id) ? profileDir : undefined, plugin)
+        server = startServer(contender, profile.includes(contender.id) ? profileDir : undefined, compiled)
         servers.set(contender.id, server)
       }
       await server.ready
@@ -158,7 +177,7 @@ async function main (): Promise<void> {
             figures = await workload.run({ ...base, server, port: await server.ready })
           } else {
             const launch = (env: Record<string, string>): Child => {
-              const child = startServer(contender, profile.includes(contender.id) ? profileDir : undefined, plugin, { ...env, BENCH_INSTANCE: String(launched.length + 1) })
+              const child = startServer(contender, profile.includes(contender.id) ? profileDir : undefined, compiled, { ...env, BENCH_INSTANCE: String(launched.length + 1) })
               launched.push(child)
               return child
             }
@@ -182,13 +201,19 @@ async function main (): Promise<void> {
     for (const server of servers.values()) await server.stop()
   }
   for (const client of clientPool) await client.stop()
-  rmSync(dirname(plugin), { recursive: true, force: true })
+  rmSync(dirname(compiled), { recursive: true, force: true })
 
-  for (const workload of results) summarize(workload)
+  const command = 'npm run bench' + (process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : '')
+  const date = new Date().toISOString()
+  const plugin = pluginVersion()
+  for (const workload of results) {
+    summarize(workload)
+    workload.measured = { command, date, commit: plugin.commit, modified: plugin.modified, loadAverageAtStart: load }
+  }
   const report: Results = {
     meta: {
-      date: new Date().toISOString(),
-      command: 'npm run bench' + (process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''),
+      date,
+      command,
       machine: {
         cpu: cpus()[0]?.model.trim() ?? 'unknown',
         cores: cpus().length,
@@ -198,10 +223,10 @@ async function main (): Promise<void> {
         loadAverageAtStart: load
       },
       settings,
-      plugin: pluginVersion(),
+      plugin,
       durationSec: (performance.now() - started) / 1000
     },
-    workloads: results
+    workloads: merge ? mergeResults(results, settings) : results
   }
   const text = markdown(report)
   console.log(text)

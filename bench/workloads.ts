@@ -210,13 +210,15 @@ async function hubRedisWorkload (context: OwnServersContext): Promise<Figures> {
       label: context.label
     } satisfies TopicsPublishArgs, settings.redisDurationMs + 60_000)))
     const published = new Array<number>(topics).fill(0)
-    for (const result of results) {
-      if (result.publishErrors > 0) throw new Error(`${result.publishErrors} publishes failed: ${result.firstError}`)
-      for (const [topic, count] of result.published) published[topic] = count
-    }
+    for (const result of results) for (const [topic, count] of result.published) published[topic] = count
     const check: TopicsAwaitArgs = { published, quietMs: 500, timeoutMs: 10_000 }
     await Promise.all(clients.map(client => client.request<boolean>('topics:await', check, 20_000)))
     const cpus = await Promise.all(instances.map(instance => instance.request<CpuTime>('cpu:stop')))
+    // After cpu:stop, so that a profiled run still writes its profile.
+    const failed = results.find(result => result.publishErrors > 0)
+    if (failed !== undefined) {
+      throw new Error(`${sum(results.map(result => result.publishErrors))} publishes failed (${percentOfCore(sum(cpus.map(cpu => cpu.cpuMicros)) / cpus.length, Math.max(...results.map(r => r.elapsedMs))).toFixed(0)}% CPU per instance): ${failed.firstError}`)
+    }
     const redisCpu = await redis.cpuMicros() - redisBefore
     // CPU per second of publishing: the work of delivering what was published late counts, the wait for what never comes does not.
     const publishMs = Math.max(...results.map(result => result.elapsedMs))
