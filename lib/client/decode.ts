@@ -16,9 +16,7 @@ interface StandardSchema {
 
 type StandardResult = { value: unknown, issues?: undefined } | { issues: readonly unknown[] }
 
-const RESET_REASONS: ReadonlySet<unknown> = new Set(['unknown-id', 'history-lost'])
-
-/** The decoders of the declared events, plus the hub's `reset` unless `events` declares its own. */
+/** The decoders of the declared events, built once per stream. */
 export function eventDecoders (events: object, validate: boolean | SseSchemaCheck): Map<string, Accept> {
   if (typeof validate !== 'boolean' && typeof validate !== 'function') throw new TypeError('validate must be a boolean or a function (schema, data) => boolean')
   if (typeof events !== 'object' || events === null || Array.isArray(events)) {
@@ -28,13 +26,6 @@ export function eventDecoders (events: object, validate: boolean | SseSchemaChec
   for (const [name, schema] of Object.entries(events)) {
     if (typeof schema !== 'object' || schema === null) throw new TypeError(`event "${name}": not a schema`)
     decoders.set(name, decoderOf(name, schema, validate))
-  }
-  if (!decoders.has('reset')) {
-    decoders.set('reset', (text) => {
-      const data = parseJson('reset', text)
-      if (validate !== false && !RESET_REASONS.has((data as { reason?: unknown } | null)?.reason)) throw invalid('reset', text)
-      return data
-    })
   }
   return decoders
 }

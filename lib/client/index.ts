@@ -4,4 +4,5 @@
 export { eventStream } from './event-stream.js'
 export { typedEventSource } from './event-source.js'
 export { SseHttpError, SseStreamError, SseValidationError } from './errors.js'
+export { hubReset } from './reset.js'
 export type * from './types.js'

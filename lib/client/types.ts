@@ -35,12 +35,11 @@ export interface SseClientEvent<Name extends string = string, Data = unknown> {
 /** An event of a stream read without `events`: its data is the text as it arrived. */
 export type SseUntypedEvent = SseClientEvent<string, string>
 
-/** The events a stream with these schemas yields: one per declared name, plus the hub's `reset`. */
+/** The events a stream with these schemas yields: one per declared name (the hub's `reset` among them when declared). */
 export type SseClientItem<Events extends SseClientEvents> =
-  | { [Name in keyof Events & string]: SseClientEvent<Name, SseClientStatic<Events[Name]>> }[keyof Events & string]
-  | ('reset' extends keyof Events ? never : SseClientEvent<'reset', SseResetData>)
+  { [Name in keyof Events & string]: SseClientEvent<Name, SseClientStatic<Events[Name]>> }[keyof Events & string]
 
-/** The data of one event name, `reset` included. */
+/** The data of one event name. */
 export type SseClientData<Events extends SseClientEvents, Name extends string> =
   Extract<SseClientItem<Events>, { event: Name }>['data']
 

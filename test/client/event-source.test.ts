@@ -7,13 +7,13 @@ import { Value } from '@sinclair/typebox/value'
 import { EventSource } from 'eventsource'
 import { typedEventSource, SseStreamError, SseValidationError } from '../../lib/client/index.js'
 import { waitFor } from '../helpers/wait.js'
-import { startClientTestServer, tickEvents } from './helpers/app.js'
+import { Reset, startClientTestServer, tickEvents } from './helpers/app.js'
 
 t.test('each listener gets its event\'s decoded, checked data; reset too; unsubscribing stops it', async (t) => {
   const server = await startClientTestServer(t)
   const source = new EventSource(`${server.url}/reset`)
   t.teardown(() => source.close())
-  const typed = typedEventSource(source, tickEvents, { validate: Value.Check, onError: (error) => t.fail(String(error)) })
+  const typed = typedEventSource(source, { ...tickEvents, reset: Reset }, { validate: Value.Check, onError: (error) => t.fail(String(error)) })
   t.equal(typed.source, source)
   const seen: string[] = []
   const stop = typed.on('tick', (tick, message) => seen.push(`tick ${tick.n + 0} ${message.lastEventId}`))

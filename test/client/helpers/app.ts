@@ -45,7 +45,7 @@ function after (lastEventId: string | undefined): number {
 }
 
 export async function startClientTestServer (t: Test): Promise<ClientTestServer> {
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: false, pluginTimeout: 60_000 }) // a loaded machine may be slow to start
   await app.register(fastifyTypedSse, { heartbeatInterval: 0 })
   const requests: LoggedRequest[] = []
   const sources: ClientTestServer['sources'] = {}
@@ -138,9 +138,11 @@ export async function startClientTestServer (t: Test): Promise<ClientTestServer>
   app.get<{ Querystring: { kind?: string } }>('/wrong', async (request, reply) =>
     reply.sseStream(request.query.kind === 'name'
       ? [{ event: 'tick', data: { n: 1 } }, { event: 'tock', data: { n: 2 } }]
-      : request.query.kind === 'json'
-        ? [{ event: 'tick', data: '{not json' }]
-        : [{ event: 'tick', data: { n: 1 } }, { event: 'tick', data: { n: 'two' } }]))
+      : request.query.kind === 'reset'
+        ? [{ event: 'reset', data: { reason: 'bored' } }]
+        : request.query.kind === 'json'
+          ? [{ event: 'tick', data: '{not json' }]
+          : [{ event: 'tick', data: { n: 1 } }, { event: 'tick', data: { n: 'two' } }]))
 
   // Values of every kind, from a route without schemas: what the client decodes by its own schemas.
   app.get('/values', async (_request, reply) =>
