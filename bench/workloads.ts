@@ -125,9 +125,10 @@ async function fanoutWorkload (context: RunContext, { streams, events, intervalM
   const ready = contender.ready ?? 'headers'
   const perClient = shares(streams, clients.length)
   await Promise.all(clients.map((client, index) =>
-    client.request('fanout:open', { port, path: '/fanout', streams: perClient[index] as number, connectConcurrency: 100, ready } satisfies FanoutOpenArgs, 120_000)))
+    client.request('fanout:open', { port, path: '/fanout', streams: perClient[index] as number, connectConcurrency: 100, ready } satisfies FanoutOpenArgs, 180_000)))
   let subscribed = 0
-  await waitFor(`${streams} subscribed streams`, 60_000, async () => {
+  // Generous: on a busy machine 19,000 connections take a while.
+  await waitFor(`${streams} subscribed streams`, 120_000, async () => {
     const counted = (await state(server)).fanoutStreams
     subscribed = counted ?? sum(await Promise.all(clients.map(client => client.request<number>('fanout:ready'))))
     return subscribed >= streams
