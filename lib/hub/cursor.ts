@@ -171,16 +171,14 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
     } else if (!isId(resumeId)) {
       this.gap('unknown-id')
     } else if (resumeId === topic.lastId) {
+      // The topic's own position: nothing came after it, so nothing can be missing.
       this.live(topic.count, resumeId)
     } else {
-      const n = topic.find(resumeId)
-      if (n >= 0) {
-        this.live(n + 1, resumeId)
-      } else {
-        this.lastId = resumeId
-        this.fetch()
-        return
-      }
+      // Even when the window still has the id, the history decides whether it is a resume
+      // point, so that every instance gives the same answer.
+      this.lastId = resumeId
+      this.fetch()
+      return
     }
     this.resume()
   }
