@@ -12,6 +12,8 @@ import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fastifyTypedSse from '../index.js'
+import type { HubEngine } from '../lib/hub/index.js'
+import { chatRoom } from './chat-room.js'
 import { docs, type DocsOptions } from './docs.js'
 import { followLines } from './log-tail.js'
 import { generateTokens } from './model.js'
@@ -40,6 +42,10 @@ export interface DemoOptions extends DocsOptions {
   heartbeatInterval?: number
   /** Origins allowed to read the streams from another site, with credentials (cookies). Default none. */
   corsOrigins?: string[]
+  /** The chat room's hub engine (e.g. a Redis engine). Default: the memory engine. */
+  hubEngine?: HubEngine
+  /** Events the memory engine keeps per chat room. Default 20, so that the `reset` is easy to show. */
+  roomHistory?: number
 }
 
 export type Http2DemoApp = FastifyInstance<Http2Server, Http2ServerRequest, Http2ServerResponse>
@@ -182,6 +188,13 @@ const demo: FastifyPluginAsync<DemoOptions, RawServerBase> = async (instance, op
         yield { event: 'count', id: n, data: { n, resumedAfter: resumedAfter ?? null } }
       }
     }))
+  })
+
+  // The chat room: one hub topic per room (example/chat-room.ts).
+  await instance.register(chatRoom, {
+    engine: options.hubEngine,
+    history: options.roomHistory ?? 20,
+    droppable: (signal, body) => drops.droppable(signal, body)
   })
 
   // Ends every open stream except chats: the browsers reconnect with Last-Event-ID.
