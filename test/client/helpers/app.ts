@@ -44,7 +44,8 @@ function after (lastEventId: string | undefined): number {
   return lastEventId !== undefined && /^\d{1,9}$/.test(lastEventId) ? Number(lastEventId) : 0
 }
 
-export async function startClientTestServer (t: Test): Promise<ClientTestServer> {
+/** Starts the server; `routes` may add more (e.g. a page and the bundled client, for the browser). */
+export async function startClientTestServer (t: Test, routes?: (app: FastifyInstance) => void): Promise<ClientTestServer> {
   const app = Fastify({ logger: false, pluginTimeout: 60_000 }) // a loaded machine may be slow to start
   await app.register(fastifyTypedSse, { heartbeatInterval: 0 })
   const requests: LoggedRequest[] = []
@@ -182,6 +183,7 @@ export async function startClientTestServer (t: Test): Promise<ClientTestServer>
   app.get('/echo-id', { schema: { sse: tickEvents } }, async (_request, reply) =>
     reply.sseStream(({ lastEventId }) => [{ event: 'note', id: '€ and 👋', data: lastEventId ?? '(none)' }]))
 
+  routes?.(app)
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => app.close())
   useFreshConnections(t)
