@@ -1,6 +1,7 @@
 // The client's size as a page ships it: bundled with esbuild (minified, for
-// browsers, ESM), then gzipped. First the client alone (no validator: what a page
-// with `validate: false` or Standard Schema loads), then with TypeBox's checker
+// browsers, ESM), then gzipped. First the whole client without a validator (what a
+// page with `validate: false` or Standard Schema loads), and eventStream alone
+// (what a page that imports only it ships); then with TypeBox's checkers
 // (`validate: Value.Check`), for comparison. `npm run size`; `--json` prints JSON.
 import { build } from 'esbuild'
 import { gzipSync } from 'node:zlib'
@@ -10,6 +11,7 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 
 const variants = {
   'client, no validator': "export * from './lib/client/index.ts'",
+  'eventStream alone, no validator': "export { eventStream } from './lib/client/index.ts'",
   'client + @sinclair/typebox/value (TypeBox 0.34)': "export * from './lib/client/index.ts'\nexport { Value } from '@sinclair/typebox/value'",
   'client + typebox/value (typebox 1.x)': "export * from './lib/client/index.ts'\nexport { Value } from 'typebox/value'"
 }
