@@ -98,7 +98,7 @@ const ENDED: AsyncIterable<never> = {
   [Symbol.asyncIterator]: () => ({ next: async () => ({ value: undefined, done: true }) })
 }
 
-export function createHub<const Events extends HubEventSchemas> (options: HubOptions<Events>): Hub<Events> {
+export function createHub<Events extends HubEventSchemas> (options: HubOptions<Events>): Hub<Events> {
   if (typeof options !== 'object' || options === null) throw new FST_SSE_INVALID_OPTION('createHub() needs { events, engine? }')
   for (const key of Object.keys(options)) {
     if (!HUB_KEYS.has(key)) throw new FST_SSE_INVALID_OPTION(`createHub() has no option ${JSON.stringify(key)}`)
