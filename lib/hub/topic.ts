@@ -47,6 +47,8 @@ export class Topic implements EngineListener {
   readonly readers = new Set<TopicReader>()
   private readonly stopListening: () => void
   private filling = true
+  /** A resync came while the position was unknown or a fill was under way: fill again after it. */
+  private resyncPending = false
   /** Live entries that came while the position was unknown or a break was being filled. */
   private buffered: LiveEntry[] = []
   /** Buffered entries were dropped (too many): fill again once the current fill is done. */
@@ -95,8 +97,9 @@ export class Topic implements EngineListener {
   }
 
   resync (): void {
-    if (this.stopped || this.filling) return
-    this.fill()
+    if (this.stopped) return
+    if (this.filling) this.resyncPending = true
+    else this.fill()
   }
 
   /** Stops listening; every reader is ended. */
@@ -130,6 +133,7 @@ export class Topic implements EngineListener {
   /** Reads the history after the last id, in pages, then the live entries buffered meanwhile. */
   private fill (): void {
     this.filling = true
+    this.resyncPending = false
     this.fillPages().then(() => this.drainBuffered(), () => {
       if (this.stopped) return
       this.retryTimer = setTimeout(retryFill, FILL_RETRY_MS, this)
@@ -175,6 +179,7 @@ export class Topic implements EngineListener {
       this.push(frame(entry.id, entry.body))
     }
     this.filling = false
+    if (this.resyncPending) this.fill()
   }
 }
 
