@@ -2,7 +2,7 @@
 // and resume points, the live channel and its resyncs, failures and close.
 
 import t, { type Test } from 'tap'
-import Redis from 'ioredis'
+import Redis, { type RedisOptions } from 'ioredis'
 import { redisEngine } from '../../lib/redis/index.js'
 import type { EngineListener, HubEngine, LiveEntry } from '../../lib/hub/engine.js'
 import { ZERO_ID } from '../../lib/hub/engine.js'
@@ -13,7 +13,7 @@ import { waitFor } from '../helpers/events.js'
 const redisPath = requireRedisServer(t)
 
 /** A client that reconnects quickly, quit on teardown. */
-function clientOf (t: Test, redis: RunningRedis, options: ConstructorParameters<typeof Redis>[0] & object = {}): Redis {
+function clientOf (t: Test, redis: RunningRedis, options: RedisOptions = {}): Redis {
   const client = new Redis(redis.port, '127.0.0.1', { retryStrategy: () => 50, ...options })
   client.on('error', () => {}) // the tests stop Redis on purpose
   t.teardown(() => { client.disconnect() })
@@ -77,7 +77,7 @@ if (redisPath !== undefined) {
     const redis = await startRedis(t, redisPath)
     const engine = engineOf(t, clientOf(t, redis))
     const bodies = ['event: message\ndata: {"text":"héllo 👋"}\n', 'data: a\ndata: b\ndata: \n', 'data: \\n not a break\n']
-    const ids = []
+    const ids: string[] = []
     for (const body of bodies) ids.push(await engine.append('t', body))
     t.same(await engine.read('t', undefined, 10), { status: 'ok', entries: bodies.map((body, i) => ({ id: ids[i], body })) })
   })
@@ -212,11 +212,12 @@ if (redisPath !== undefined) {
     const before = await engine.append('down', 'data: before\n')
     await redis.stop()
 
-    for (const [what, call] of [
+    const calls: Array<[string, () => Promise<unknown>]> = [
       ['append', () => engine.append('down', 'data: lost\n')],
       ['read', () => engine.read('down', before, 10)],
       ['newest', () => engine.newest('down')]
-    ] as const) {
+    ]
+    for (const [what, call] of calls) {
       const started = performance.now()
       await t.rejects(call(), { code: 'FST_SSE_HUB_UNAVAILABLE', statusCode: 503 }, `${what} rejects`)
       const took = performance.now() - started
@@ -311,6 +312,6 @@ if (redisPath !== undefined) {
 }
 
 async function pubsubClients (admin: Redis): Promise<number> {
-  const list = await admin.client('LIST', 'TYPE', 'pubsub') as string
+  const list = await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub') as string
   return list.split('\n').filter(line => line.trim() !== '').length
 }

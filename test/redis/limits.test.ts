@@ -101,7 +101,7 @@ if (redisPath !== undefined) {
       await Promise.all(Array.from({ length: 200 }, (_, i) => open((batch * 200 + i) % 50)))
     }
     t.equal(responses.length, 2000, '2,000 subscribers on 50 topics')
-    const pubsub = await admin.client('LIST', 'TYPE', 'pubsub') as string
+    const pubsub = await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub') as string
     t.equal(pubsub.trim().split('\n').length, 1, 'one subscriber connection for all of them')
     const clientId = await client.client('ID')
     const adminId = await admin.client('ID')
