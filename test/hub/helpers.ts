@@ -63,13 +63,7 @@ export async function startHubApp (t: Test, options: HubAppOptions = {}): Promis
       const raw = reply.raw as ServerResponse
       open.add(raw)
       raw.once('close', () => open.delete(raw))
-      return reply.sseStream(async function * (context) {
-        try {
-          yield * source(context)
-        } finally {
-          finalized.count++
-        }
-      })
+      return reply.sseStream((context) => counted(source(context), finalized))
     })
 
   // A blank page on the same origin, for the browser tests.
@@ -91,6 +85,33 @@ export async function startHubApp (t: Test, options: HubAppOptions = {}): Promis
       return count
     }
   }
+}
+
+/**
+ * The subscription, counted in `finalized` once it ends: its return() was called (the
+ * stream's teardown) or it reported done. Lighter than a generator around it, so that
+ * the memory measured per subscriber stays the hub's.
+ */
+function counted<T> (iterable: AsyncIterable<T>, finalized: { count: number }): AsyncIterable<T> {
+  const iterator = iterable[Symbol.asyncIterator]()
+  let ended = false
+  const end = (): void => {
+    if (ended) return
+    ended = true
+    finalized.count++
+  }
+  const wrapper: AsyncIterator<T> = {
+    next: async () => {
+      const result = await iterator.next()
+      if (result.done === true) end()
+      return result
+    },
+    return: async (value?: unknown) => {
+      end()
+      return await (iterator.return?.(value) ?? { value: undefined, done: true as const })
+    }
+  }
+  return { [Symbol.asyncIterator]: () => wrapper }
 }
 
 /** `n` and the event's id, from a received `message`. */
