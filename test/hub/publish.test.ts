@@ -151,3 +151,22 @@ function bind (engine: ReturnType<typeof memoryEngine>): ReturnType<typeof memor
     close: engine.close.bind(engine)
   }
 }
+
+t.test('hub.plugin: twice on one app, two hubs on one app, one hub on two apps', async (t) => {
+  const Fastify = (await import('fastify')).default
+  const shared = createHub({ events })
+  const other = createHub({ events })
+  const first = Fastify()
+  const second = Fastify()
+  await first.register(shared.plugin)
+  await first.register(shared.plugin)
+  await first.register(other.plugin)
+  await second.register(shared.plugin)
+  await first.ready()
+  await second.ready()
+  await first.close()
+  t.ok(await shared.publish('room', { event: 'message', data: { n: 1, text: 'x' } }), 'the shared hub still serves the app that is open')
+  await t.rejects(other.publish('room', { event: 'message', data: { n: 1, text: 'x' } }), { code: 'FST_SSE_HUB_UNAVAILABLE' }, 'the other hub closed with its only app')
+  await second.close()
+  await t.rejects(shared.publish('room', { event: 'message', data: { n: 1, text: 'x' } }), { code: 'FST_SSE_HUB_UNAVAILABLE' }, 'closed with the last app that registered it')
+})
