@@ -8,7 +8,8 @@
 // Routes, beside the hub's two (GET /rooms/:room/events, POST /rooms/:room/messages):
 // POST /rooms/:room/burst?count=&size= publishes events one after the other from here;
 // POST /drop cuts every open event stream (clients reconnect); GET /stats counts the
-// streams this instance served; GET /memory is the heap after a full GC.
+// streams this instance served; GET /memory is the heap after a full GC; GET / is an
+// empty page for a browser.
 
 import Fastify from 'fastify'
 import Redis from 'ioredis'
@@ -78,6 +79,9 @@ async function main (): Promise<void> {
   })
 
   app.get('/stats', async () => ({ served, open: streams.size }))
+
+  // A page for a browser to open its EventSource from (same origin).
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send('<!doctype html><title>instance</title>'))
 
   app.get('/memory', async () => {
     globalThis.gc?.()

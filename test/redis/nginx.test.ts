@@ -32,7 +32,7 @@ if (redisPath !== undefined && nginxPath !== undefined) {
       await Promise.all([a!, b!].map(instance => post(`${instance.url}/drop`)))
       t.equal((await burst).status, 200)
     }
-    await waitFor(`all ${total} events`, () => client.messages.length >= total, 20_000)
+    await waitFor(`all ${total} events`, () => client.messages.length >= total && client.connections.length === rounds + 1, 20_000)
 
     const ns = client.messages.map(m => m.n)
     t.same(ns, range(0, total), `every event once, in order (${firstBreak(ns, 0)})`)
