@@ -24,7 +24,7 @@ export interface CursorSettings {
 /** Called when a cursor ends, so that its topic stops once nobody reads it. */
 export type Release = (cursor: Cursor, topic: Topic) => void
 
-const enum State { Starting, Live, CatchingUp, Busy, Ending, Done }
+enum State { Starting, Live, CatchingUp, Busy, Ending, Done }
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true }
 const DONE_PROMISE: Promise<IteratorReturnResult<undefined>> = Promise.resolve(DONE)
