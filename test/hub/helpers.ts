@@ -42,7 +42,7 @@ export interface HubAppOptions {
  */
 export async function startHubApp (t: Test, options: HubAppOptions = {}): Promise<HubApp> {
   const hub = createHub({ events, ...(options.engine === undefined ? {} : { engine: options.engine }) })
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: false, pluginTimeout: 60_000 }) // a busy machine may load the schema compilers slowly
   await app.register(fastifyTypedSse, { retry: options.retry ?? 50, heartbeatInterval: 0 })
   await app.register(hub.plugin)
   const open = new Set<ServerResponse>()

@@ -51,10 +51,14 @@ t.test('read: pages after an id, from the oldest, and the two kinds of gone resu
 })
 
 t.test('maxAgeMs trims what is older from the oldest end', async (t) => {
+  const realNow = Date.now
+  let clock = realNow()
+  Date.now = () => clock
+  t.teardown(() => { Date.now = realNow })
   const engine = memoryEngine({ maxAgeMs: 100 })
   t.teardown(() => engine.close())
   const old = await engine.append('a', body(1))
-  await new Promise(resolve => setTimeout(resolve, 150))
+  clock += 150
   const fresh = await engine.append('a', body(2))
   const page = await engine.read('a', undefined, 10)
   t.same(page.status === 'ok' && page.entries.map(e => e.id), [fresh])
