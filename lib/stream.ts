@@ -51,8 +51,6 @@ const COALESCE_LIMIT = 16 * 1024
 /** The message of the failure event for errors not marked safe to show. */
 const GENERIC_FAILURE = 'Internal Server Error'
 const FAILURE_EVENT = 'stream-error'
-/** A chunk that starts with a comment line is a comment item: not an event. */
-const COLON = 58
 
 /** What the source's signal says when the stream ends, by reason. */
 const ABORT_MESSAGES: Record<SseEndReason, string> = {
@@ -249,6 +247,11 @@ export class SseStream implements Beating, Sending {
       this.reject(item, err)
       return
     }
+    // Counted from the item, not the chunk: reading a character of a joined string would flatten it.
+    if ((item as { comment?: unknown }).comment === undefined) {
+      this.events++
+      this.registry.stats.events++
+    }
     this.send(chunk)
   }
 
@@ -279,10 +282,6 @@ export class SseStream implements Beating, Sending {
 
   private send (chunk: string): void {
     this.active = true
-    if (chunk.charCodeAt(0) !== COLON) {
-      this.events++
-      this.registry.stats.events++
-    }
     if (this.pending === '') {
       this.pending = chunk
       if (!this.flushQueued) {
