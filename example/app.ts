@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import fastifyTypedSse from '../index.js'
 import type { HubEngine } from '../lib/hub/index.js'
 import { chatRoom } from './chat-room.js'
+import { clientScript } from './client-script.js'
 import { docs, type DocsOptions } from './docs.js'
 import { followLines } from './log-tail.js'
 import { generateTokens } from './model.js'
@@ -114,6 +115,9 @@ const demo: FastifyPluginAsync<DemoOptions, RawServerBase> = async (instance, op
   const appendLine = serialAppender(logFile)
 
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE))
+  // The page reads the chat with the typed client, served as one ES module.
+  const client = await clientScript()
+  app.get('/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(client))
 
   // The clock: `hello` first, then the time, until the client leaves.
   app.get('/events', { schema: { sse: { hello: Hello, time: Time } } }, async (_request, reply) =>

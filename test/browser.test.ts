@@ -1,5 +1,5 @@
 // The demo page in a real browser: Chromium (headless) driven by playwright-core.
-// The page's EventSources get the clock and the named events, its fetch reader
+// The page's EventSources get the clock and the named events, its typed client
 // gets the chat tokens, Stop finalizes the generator on the server, a server-side
 // drop is survived with no event lost or repeated, and a page on another origin
 // reads a stream with credentials through @fastify/cors.
@@ -196,7 +196,7 @@ if (chromiumPath !== undefined) {
     t.ok(streamRequests.some(request => request.origin === otherOrigins.refused), 'although the request reached the server')
   })
 
-  t.test('the page\'s own parser (fetch consumer) reads what eventsource-parser reads, however the text is split', async (t) => {
+  t.test('the page\'s client (/client.js, the chat\'s fetch consumer) reads what eventsource-parser reads, however the bytes are split', async (t) => {
     const stream = [
       ': a comment, such as the heartbeat\n',
       'data: crlf\r\ndata: lines\r\n\r\n',
@@ -218,17 +218,20 @@ if (chromiumPath !== undefined) {
     reference.feed(stream)
     t.equal(expected.length, 5, 'the reference saw five events')
 
-    // Browser code, as a string: the page parses the text whole, a character at a time, and cut in two at every position.
-    const splits = await page.evaluate(`(() => {
-      const text = ${JSON.stringify(stream)}
-      function parse (chunks) {
+    // Browser code, as a string: the page's client reads the bytes whole, a byte at a time, and cut in two at every position.
+    const splits = await page.evaluate(`(async () => {
+      const { eventStream } = await import('/client.js')
+      const bytes = new TextEncoder().encode(${JSON.stringify(stream)})
+      async function parse (chunks) {
+        const body = new ReadableStream({ start (controller) { for (const chunk of chunks) controller.enqueue(chunk); controller.close() } })
+        const fetch = async () => new Response(body, { headers: { 'content-type': 'text/event-stream' } })
         const events = []
-        const feed = eventStreamParser((event) => events.push(event))
-        for (const chunk of chunks) feed(chunk)
+        const reader = eventStream('/parse', { fetch, reconnect: false })
+        for await (const event of reader) events.push({ type: event.event, data: event.data, lastEventId: reader.lastEventId })
         return events
       }
-      const results = [parse([text]), parse([...text])]
-      for (let i = 1; i < text.length; i++) results.push(parse([text.slice(0, i), text.slice(i)]))
+      const results = [await parse([bytes]), await parse([...bytes].map((byte) => new Uint8Array([byte])))]
+      for (let i = 1; i < bytes.length; i++) results.push(await parse([bytes.slice(0, i), bytes.slice(i)]))
       return results
     })()`) as unknown[][]
     t.ok(splits.every(events => JSON.stringify(events) === JSON.stringify(expected)), `the same ${expected.length} events in all ${splits.length} ways of splitting the text`)
