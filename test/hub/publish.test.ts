@@ -170,3 +170,40 @@ t.test('hub.plugin: twice on one app, two hubs on one app, one hub on two apps',
   await second.close()
   await t.rejects(shared.publish('room', { event: 'message', data: { n: 1, text: 'x' } }), { code: 'FST_SSE_HUB_UNAVAILABLE' }, 'closed with the last app that registered it')
 })
+
+t.test('one engine listener per topic with subscribers, shared by them, stopped when the last one leaves', async (t) => {
+  const inner = memoryEngine()
+  const listening = new Map<string, number>()
+  const engine = {
+    ...bind(inner),
+    listen: (topic: string, listener: Parameters<typeof inner.listen>[1]) => {
+      listening.set(topic, (listening.get(topic) ?? 0) + 1)
+      const stop = inner.listen(topic, listener)
+      return () => { listening.set(topic, (listening.get(topic) ?? 0) - 1); stop() }
+    }
+  }
+  const hub = createHub({ events, engine })
+  t.teardown(() => hub.close())
+  const open = (topic: string): { iterator: AsyncIterator<unknown>, controller: AbortController } => {
+    const controller = new AbortController()
+    return { iterator: hub.subscribe(topic)({ signal: controller.signal, lastEventId: undefined })[Symbol.asyncIterator](), controller }
+  }
+  const subscribers = [open('a'), open('a'), open('a'), open('b')]
+  for (const { iterator } of subscribers) await iterator.next()
+  t.same(Object.fromEntries(listening), { a: 1, b: 1 }, 'one listener per topic, however many subscribers')
+  const pending = subscribers.map(({ iterator }) => iterator.next())
+  await hub.publish('a', { event: 'message', data: { n: 1, text: 'x' } })
+  const received = await Promise.all(pending.slice(0, 3))
+  t.ok(received.every(result => result.value === received[0]?.value), 'the subscribers of a topic get the very same frame object')
+  subscribers[0]?.controller.abort()
+  await subscribers[1]?.iterator.return?.()
+  t.equal(listening.get('a'), 1, 'still listening while one subscriber is left')
+  subscribers[2]?.controller.abort()
+  t.equal(listening.get('a'), 0, 'stopped when the last one left')
+  const again = open('a')
+  await again.iterator.next()
+  t.equal(listening.get('a'), 1, 'a new subscriber listens again')
+  again.controller.abort()
+  subscribers[3]?.controller.abort()
+  t.same(Object.fromEntries(listening), { a: 0, b: 0 })
+})
