@@ -4,11 +4,31 @@
 // long after the caller was told it failed (a publish that "failed" would then
 // appear minutes later). While the client is not ready, calls wait for its
 // 'ready' (one listener for all of them) until their own deadline.
+//
+// All calls have the same timeout, so they expire in the order they started: one
+// FIFO and one timer for the oldest call, not a timer per publish.
 
 import type { Redis } from 'ioredis'
 import { FST_SSE_HUB_UNAVAILABLE } from '../errors.js'
 
+/** One call waiting for Redis: settled by its reply, or failed at its deadline. */
+interface PendingCall {
+  settled: boolean
+  readonly what: string
+  readonly expires: number
+  readonly resolve: (value: any) => void
+  readonly reject: (err: Error) => void
+}
+
+/** Settled calls are dropped from the front of the FIFO in batches of at least this many. */
+const COMPACT_AT = 1024
+
 export class Deadline {
+  /** Calls in the order they started, which is the order they expire; `head` is the oldest unsettled one. */
+  private pending: Array<PendingCall | undefined> = []
+  private head = 0
+  private timer: NodeJS.Timeout | undefined
+  private readonly expire = (): void => this.expireDue()
   private ready: Promise<void> | undefined
   private stopWaiting: (() => void) | undefined
 
@@ -17,33 +37,64 @@ export class Deadline {
   /** `run()`'s result, or FST_SSE_HUB_UNAVAILABLE when Redis fails or does not answer in time. */
   call<T> (what: string, run: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      let settled = false
-      const fail = (reason: string, cause?: unknown): void => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        const error = new FST_SSE_HUB_UNAVAILABLE(`${what}: ${reason}`)
-        if (cause !== undefined) error.cause = cause
-        reject(error)
-      }
-      const timer = setTimeout(() => fail(`no answer from Redis within ${this.timeoutMs} ms (client ${this.client.status})`), this.timeoutMs)
-      const send = (): void => {
-        if (settled) return // timed out while waiting: never sent
-        run().then((value) => {
-          if (settled) return
-          settled = true
-          clearTimeout(timer)
-          resolve(value)
-        }, (err: unknown) => fail(err instanceof Error ? err.message : String(err), err))
-      }
-      if (this.client.status === 'ready') send()
-      else this.whenReady().then(send, (err: Error) => fail(err.message))
+      const call: PendingCall = { settled: false, what, expires: performance.now() + this.timeoutMs, resolve, reject }
+      this.pending.push(call)
+      this.timer ??= setTimeout(this.expire, this.timeoutMs)
+      if (this.client.status === 'ready') this.send(call, run)
+      else this.whenReady().then(() => this.send(call, run), (err: Error) => this.fail(call, err.message))
     })
   }
 
   /** Lets go of the client's events. */
   close (): void {
     this.stopWaiting?.()
+  }
+
+  private send (call: PendingCall, run: () => Promise<unknown>): void {
+    if (call.settled) return // timed out while waiting: never sent
+    run().then((value) => {
+      if (call.settled) return
+      call.settled = true
+      call.resolve(value)
+      this.dropSettled()
+    }, (err: unknown) => this.fail(call, err instanceof Error ? err.message : String(err), err))
+  }
+
+  private fail (call: PendingCall, reason: string, cause?: unknown): void {
+    if (call.settled) return
+    rejectCall(call, reason, cause)
+    this.dropSettled()
+  }
+
+  /** Drops settled calls from the front (replies mostly come in order), and the timer once none is left. */
+  private dropSettled (): void {
+    const pending = this.pending
+    while (this.head < pending.length && (pending[this.head] as PendingCall).settled) pending[this.head++] = undefined
+    if (this.head === pending.length) {
+      this.pending = []
+      this.head = 0
+      clearTimeout(this.timer)
+      this.timer = undefined
+    } else if (this.head >= COMPACT_AT && this.head * 2 >= pending.length) {
+      this.pending = pending.slice(this.head)
+      this.head = 0
+    }
+  }
+
+  /** The timer: fails every call past its deadline, then waits for the next oldest. */
+  private expireDue (): void {
+    this.timer = undefined
+    // Timers may fire up to a millisecond early by performance.now()'s clock.
+    const now = performance.now() + 1
+    for (let i = this.head; i < this.pending.length; i++) {
+      const call = this.pending[i] as PendingCall
+      if (call.settled) continue
+      if (call.expires > now) break
+      rejectCall(call, `no answer from Redis within ${this.timeoutMs} ms (client ${this.client.status})`)
+    }
+    this.dropSettled()
+    const oldest = this.pending[this.head]
+    if (oldest !== undefined && this.timer === undefined) this.timer = setTimeout(this.expire, Math.max(1, oldest.expires - performance.now()))
   }
 
   private whenReady (): Promise<void> {
@@ -66,4 +117,11 @@ export class Deadline {
     if (this.client.status === 'wait') this.client.connect().catch(() => {})
     return this.ready
   }
+}
+
+function rejectCall (call: PendingCall, reason: string, cause?: unknown): void {
+  call.settled = true
+  const error = new FST_SSE_HUB_UNAVAILABLE(`${call.what}: ${reason}`)
+  if (cause !== undefined) error.cause = cause
+  call.reject(error)
 }

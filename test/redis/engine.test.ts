@@ -211,6 +211,8 @@ if (redisPath !== undefined) {
     await waitFor('the first resync', () => listener.resyncs === 1)
     const before = await engine.append('down', 'data: before\n')
     await redis.stop()
+    // Once the client knows: a command written just before would be resent by ioredis on reconnect.
+    await waitFor('the client to see the connection drop', () => client.status !== 'ready')
 
     const calls: Array<[string, () => Promise<unknown>]> = [
       ['append', () => engine.append('down', 'data: lost\n')],
@@ -223,6 +225,13 @@ if (redisPath !== undefined) {
       const took = performance.now() - started
       t.ok(took < 300 + 1000, `${what} within the timeout (${Math.round(took)} ms)`)
     }
+
+    const started = performance.now()
+    const many = await Promise.allSettled(Array.from({ length: 2000 }, () => engine.append('down', 'data: lost\n')))
+    const took = performance.now() - started
+    t.ok(many.every(result => result.status === 'rejected' && (result.reason as { code?: string }).code === 'FST_SSE_HUB_UNAVAILABLE'),
+      `2,000 publishes at once: every one rejects, within the timeout (${Math.round(took)} ms)`)
+    t.ok(took < 300 + 1000)
 
     await redis.start()
     await waitFor('the client to be ready again', () => client.status === 'ready', 10_000)
