@@ -94,7 +94,8 @@ if (redisPath !== undefined) {
     // messages with a disconnect, which resyncs): one more event, delivered intact.
     await publisher.hub.publish('room:lossy', { event: 'message', data: { n: 1000, from: 'publisher' } })
     await waitFor('1001 events', () => client.messages.length >= 1001, 15_000)
-    t.equal(loss.dropped, 250, 'a quarter of the live messages were lost')
+    // Messages still on their way when the loss stops are not dropped: about 250, not exactly.
+    t.ok(loss.dropped >= 200 && loss.dropped <= 250, `a quarter of the live messages were lost (${loss.dropped})`)
     const ns = client.messages.map(m => m.n)
     t.same(ns, range(0, 1001), `every event once, in order (${firstBreak(ns, 0)})`)
     t.same(client.resets, [])
