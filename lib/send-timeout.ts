@@ -7,8 +7,11 @@
 import { Ticker } from './ticker.js'
 
 export interface Sending {
-  /** Called on every tick with performance.now(); the stream drops itself if stalled that long. */
-  checkSend (now: number): void
+  /**
+   * Called on every tick with performance.now(); the stream drops itself if stalled that
+   * long. `late`: the process missed ticks, so the client gets the time back.
+   */
+  checkSend (now: number, late: boolean): void
 }
 
 export class SendTimeouts extends Ticker<Sending> {
@@ -17,6 +20,6 @@ export class SendTimeouts extends Ticker<Sending> {
   }
 }
 
-function check (stream: Sending, now: number): void {
-  stream.checkSend(now)
+function check (stream: Sending, now: number, late: boolean): void {
+  stream.checkSend(now, late)
 }

@@ -202,10 +202,10 @@ export class SseStream implements Beating, Sending {
    * The send timeout: while the stream waits for 'drain', any shrinking of what the
    * socket holds is progress; none for the whole sendTimeout drops the stream.
    */
-  checkSend (now: number): void {
+  checkSend (now: number, late: boolean): void {
     if (!this.needDrain || this.ended) return
     const queued = this.raw.writableLength
-    if (this.waitingSince < 0 || queued < this.queuedWhenWaiting) {
+    if (this.waitingSince < 0 || queued < this.queuedWhenWaiting || late) {
       this.waitingSince = now
       this.queuedWhenWaiting = queued
     } else if (now - this.waitingSince >= this.settings.sendTimeout) {

@@ -100,7 +100,7 @@ test('maxStreams must be a non-negative integer, and is a plugin option only', a
   for (const maxStreams of [-1, 2.5, '10', Number.POSITIVE_INFINITY]) {
     const app = Fastify()
     app.register(fastifyTypedSse, { maxStreams } as unknown as SseOptions)
-    await t.rejects(app.ready(), { code: 'FST_SSE_INVALID_OPTION', message: /maxStreams/ }, `maxStreams ${String(maxStreams)}`)
+    await t.rejects(async () => { await app.ready() }, { code: 'FST_SSE_INVALID_OPTION', message: /maxStreams/ }, `maxStreams ${String(maxStreams)}`)
   }
   const { app, url } = await listen((app) => {
     app.get('/', async (_request, reply) => reply.sseStream([{ data: 'x' }], { maxStreams: 1 } as never))

@@ -90,7 +90,7 @@ test('sendTimeout must be an integer number of milliseconds', async (t) => {
   for (const sendTimeout of [-1, 1.5, '1000', 2 ** 31]) {
     const app = Fastify()
     app.register(fastifyTypedSse, { sendTimeout } as unknown as SseOptions)
-    await t.rejects(app.ready(), { code: 'FST_SSE_INVALID_OPTION', message: /sendTimeout/ }, `sendTimeout ${JSON.stringify(sendTimeout)}`)
+    await t.rejects(async () => { await app.ready() }, { code: 'FST_SSE_INVALID_OPTION', message: /sendTimeout/ }, `sendTimeout ${JSON.stringify(sendTimeout)}`)
   }
 })
 

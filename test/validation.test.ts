@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
-import fastifyTypedSse, { type SseOptions } from '../index.js'
+import fastifyTypedSse, { type SseEventSchemas, type SseOptions } from '../index.js'
 import { listen } from './helpers/server.js'
 
 const Tick = Type.Object({ value: Type.Number() })
@@ -44,7 +44,7 @@ const tick = (value: number): Pick<EventSourceMessage, 'event' | 'id' | 'data'> 
 
 /** Serves `items` on GET /NAME with the route schema `sse`, recording each request's id. */
 async function serve (
-  routes: Record<string, { sse?: Record<string, object>, items: unknown[], options?: Record<string, unknown> }>,
+  routes: Record<string, { sse?: SseEventSchemas, items: unknown[], options?: Record<string, unknown> }>,
   plugin: SseOptions = {}
 ): Promise<{ app: FastifyInstance, url: string, logs: LogEntry[], requestIds: string[] }> {
   const { entries, logger } = captureLogs()
@@ -232,7 +232,7 @@ test('validators are compiled once per route, never per request', async (t) => {
 
   const app = Fastify()
   t.teardown(() => app.close())
-  const route = (events: Record<string, object>): { schema: { sse: Record<string, object> } } => ({ schema: { sse: events } })
+  const route = (events: SseEventSchemas): { schema: { sse: SseEventSchemas } } => ({ schema: { sse: events } })
   const stream = async (_request: unknown, reply: { sseStream: (items: never) => unknown }): Promise<unknown> =>
     reply.sseStream([{ event: 'tick', data: { value: 1 } }] as never)
 
