@@ -86,6 +86,8 @@ export interface Hub<Events extends HubEventSchemas> {
 
 /** Frames kept per topic for the cursors reading it live; one that falls further behind reads the history. */
 const WINDOW_SIZE = 256
+/** How often a quiet topic checks that it missed no event (a live message lost on the way). */
+const TAIL_CHECK_MS = 2000
 const MAX_TOPIC_LENGTH = 256
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
@@ -119,6 +121,7 @@ class HubImpl<Events extends HubEventSchemas> implements Hub<Events> {
   private readonly validators: EventValidators
   private readonly engine: HubEngine
   private readonly topics = new Map<string, Topic>()
+  private tailTimer: NodeJS.Timeout | undefined
   private readonly inFlight = new Set<Promise<unknown>>()
   private closing: Promise<void> | undefined
   /** Apps that registered the plugin and have not closed yet. */
@@ -174,6 +177,7 @@ class HubImpl<Events extends HubEventSchemas> implements Hub<Events> {
   private async shutdown (): Promise<void> {
     for (const topic of this.topics.values()) topic.stop()
     this.topics.clear()
+    this.stopTailChecks()
     if (this.inFlight.size > 0) {
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
@@ -210,6 +214,8 @@ class HubImpl<Events extends HubEventSchemas> implements Hub<Events> {
     let topic = this.topics.get(name)
     if (topic === undefined) {
       const created = new Topic(name, this.engine, WINDOW_SIZE)
+      // One timer for all of the hub's topics, running while it has any.
+      this.tailTimer ??= setInterval(checkTails, TAIL_CHECK_MS, this.topics).unref()
       // A topic that cannot learn its position is forgotten, so the next subscription tries again.
       created.ready.catch(() => { if (this.topics.get(name) === created) this.topics.delete(name) })
       this.topics.set(name, created)
@@ -224,7 +230,17 @@ class HubImpl<Events extends HubEventSchemas> implements Hub<Events> {
     if (topic.readers.size > 0) return
     topic.stop()
     if (this.topics.get(topic.name) === topic) this.topics.delete(topic.name)
+    if (this.topics.size === 0) this.stopTailChecks()
   }
+
+  private stopTailChecks (): void {
+    clearInterval(this.tailTimer)
+    this.tailTimer = undefined
+  }
+}
+
+function checkTails (topics: Map<string, Topic>): void {
+  for (const topic of topics.values()) topic.checkTail()
 }
 
 function checkTopic (topic: unknown): void {

@@ -55,6 +55,8 @@ export class Topic implements EngineListener {
   private overflowed = false
   private retryTimer: NodeJS.Timeout | undefined
   private stopped = false
+  /** A live entry came since the last tail check. */
+  private heard = false
 
   constructor (name: string, engine: HubEngine, capacity: number) {
     this.name = name
@@ -85,6 +87,7 @@ export class Topic implements EngineListener {
 
   entry (entry: LiveEntry): void {
     if (this.stopped) return
+    this.heard = true
     if (this.filling) {
       this.buffer(entry)
     } else if (entry.previousId === this.lastId) {
@@ -100,6 +103,22 @@ export class Topic implements EngineListener {
     if (this.stopped) return
     if (this.filling) this.resyncPending = true
     else this.fill()
+  }
+
+  /**
+   * A dropped live message shows as a break at the next one; a topic that went quiet
+   * after it would never see that. So a quiet topic asks the engine for its newest id
+   * now and then, and fills from the history when the engine has more than it.
+   */
+  checkTail (): void {
+    if (this.stopped || this.filling) return
+    if (this.heard) {
+      this.heard = false
+      return
+    }
+    this.engine.newest(this.name).then((newest) => {
+      if (!this.stopped && !this.filling && compareIds(newest, this.lastId) > 0) this.fill()
+    }, () => {}) // unreachable now: the engine's resync comes when it is back
   }
 
   /** Stops listening; every reader is ended. */

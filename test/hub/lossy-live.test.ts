@@ -9,7 +9,7 @@ import { waitFor } from '../helpers/wait.js'
 import { isRun, numbered, sleep, startHubApp } from './helpers.js'
 
 /** The memory engine behind a live channel that drops a share of its notifications and repeats some. */
-function lossyEngine (dropShare: number): { engine: HubEngine, dropped: { count: number, repeated: number }, resyncAll (): void } {
+function lossyEngine (dropShare: number): { engine: HubEngine, dropped: { count: number, repeated: number }, resyncAll (): void, dropFromNowOn (share: number): void } {
   const inner = memoryEngine()
   const listeners = new Set<EngineListener>()
   const dropped = { count: 0, repeated: 0 }
@@ -47,7 +47,12 @@ function lossyEngine (dropShare: number): { engine: HubEngine, dropped: { count:
       }
     }
   }
-  return { engine, dropped, resyncAll: () => { for (const listener of listeners) listener.resync() } }
+  return {
+    engine,
+    dropped,
+    resyncAll: () => { for (const listener of listeners) listener.resync() },
+    dropFromNowOn: (share) => { dropShare = share }
+  }
 }
 
 t.test('a third of the live notifications lost and some repeated: no gap, no duplicate, for every subscriber', async (t) => {
@@ -95,4 +100,19 @@ t.test('a client that joins while the topic fills a break gets no gap and no dup
     const from = (round + 1) * 50 - 8
     t.ok(isRun(client.events.map(event => numbered(event)), from, n), `the client that resumed after event ${from - 1}: ${from}..${n} once, in order`)
   })
+})
+
+t.test('the last live notification lost and the topic quiet afterwards: the event still arrives, without any resync', async (t) => {
+  const lossy = lossyEngine(0)
+  const { hub, url } = await startHubApp(t, { engine: lossy.engine })
+  const client = await connect(`${url}/topics/quiet/events`)
+  t.teardown(() => client.leave())
+  await sleep(200)
+  await hub.publish('quiet', { event: 'message', data: { n: 1, text: 'x' } })
+  await waitFor(() => client.events.length === 1, 10_000, 'the first event')
+  // From now on the live channel loses everything, and nothing says so.
+  lossy.dropFromNowOn(1)
+  await hub.publish('quiet', { event: 'message', data: { n: 2, text: 'x' } })
+  await waitFor(() => client.events.length === 2, 15_000, 'the lost event to arrive from the history')
+  t.ok(isRun(client.events.map(event => numbered(event)), 1, 2), 'events 1 and 2, once each, in order')
 })
