@@ -5,12 +5,13 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
-import type { SseEndReason, SseSourceContext } from '../types/index.js'
+import type { SseEndReason } from '../types/index.js'
 import { FST_SSE_INVALID_EVENT, FST_SSE_INVALID_SOURCE, FST_SSE_REPLY_SENT, FST_SSE_TOO_MANY_STREAMS } from './errors.js'
 import type { Beating, Heartbeat } from './heartbeat.js'
 import { parseLastEventId } from './last-event-id.js'
 import type { StreamSettings } from './options.js'
 import { encodeItem } from './encode.js'
+import { StreamSourceContext, type SignalOwner } from './source-context.js'
 import type { EventValidators } from './schemas.js'
 import type { Sending, SendTimeouts } from './send-timeout.js'
 import type { StreamStats } from './stats.js'
@@ -62,6 +63,10 @@ const ABORT_MESSAGES: Record<SseEndReason, string> = {
   shutdown: 'The server is closing'
 }
 
+function abortError (reason: SseEndReason): DOMException {
+  return new DOMException(ABORT_MESSAGES[reason], 'AbortError')
+}
+
 /** retry-after (seconds) of a stream refused by maxStreams, when the stream sets no retry. */
 const REFUSED_RETRY_AFTER = 3
 
@@ -85,14 +90,16 @@ export function startStream (reply: FastifyReply, source: unknown, settings: Str
   else stream.start(reply, source)
 }
 
-export class SseStream implements Beating, Sending {
+export class SseStream implements Beating, SignalOwner, Sending {
   private readonly raw: RawResponse
   private readonly log: FastifyBaseLogger
   private readonly settings: StreamSettings
   private readonly validators: EventValidators | undefined
   private readonly registry: StreamRegistry
-  /** Made only for a source function, the one kind of source that is handed a signal. */
+  /** Made only when a source function reads its context's `signal` (StreamSourceContext). */
   private controller: AbortController | undefined
+  /** Why the stream ended, for a signal first asked for after the end. */
+  private endReason: SseEndReason | undefined
   private iterator: SourceIterator | undefined
   /** The iterator finished, threw, or was returned: never call return() on it (again). */
   private iteratorSettled = false
@@ -137,12 +144,20 @@ export class SseStream implements Beating, Sending {
     this.raw.end()
   }
 
+  /** The source's signal, made on its first use; already aborted if the stream has ended. */
+  signal (): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController()
+      if (this.endReason !== undefined) this.controller.abort(abortError(this.endReason))
+    }
+    return this.controller.signal
+  }
+
   start (reply: FastifyReply, source: unknown): void {
     try {
       let iterable = source
       if (typeof source === 'function') {
-        this.controller = new AbortController()
-        iterable = source({ signal: this.controller.signal, lastEventId: parseLastEventId(reply.request.headers['last-event-id']) } satisfies SseSourceContext)
+        iterable = source(new StreamSourceContext(this, parseLastEventId(reply.request.headers['last-event-id'])))
       }
       this.iterator = iteratorOf(iterable)
     } catch (err) {
@@ -382,7 +397,8 @@ export class SseStream implements Beating, Sending {
     this.raw.off('drain', onResponseDrain)
     this.raw[kStream] = undefined
     this.wake()
-    this.controller?.abort(new DOMException(ABORT_MESSAGES[reason], 'AbortError'))
+    this.endReason = reason
+    this.controller?.abort(abortError(reason))
     this.returnIterator()
   }
 

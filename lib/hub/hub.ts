@@ -9,6 +9,7 @@ import type { SsePosition, SseSourceContext, SseStatic } from '../../types/index
 import { encodeItem } from '../encode.js'
 import { FST_SSE_HUB_UNAVAILABLE, FST_SSE_INVALID_EVENT, FST_SSE_INVALID_OPTION, FST_SSE_INVALID_SCHEMA, FST_SSE_INVALID_TOPIC } from '../errors.js'
 import { compileEventSchemas, type EventValidators } from '../schemas.js'
+import { returnsOnEnd } from '../source-context.js'
 import { InvalidItem } from '../wire.js'
 import { Cursor, type CursorSettings } from './cursor.js'
 import type { HubEngine } from './engine.js'
@@ -160,9 +161,11 @@ class HubImpl<Events extends HubEventSchemas> implements Hub<Events> {
     if (this.closing !== undefined) throw new FST_SSE_HUB_UNAVAILABLE('the hub is closed')
     checkTopic(topic)
     const { from, onGap, lastEventId } = subscribeOptions(options)
-    const source = ({ signal, lastEventId: header }: SseSourceContext): AsyncIterable<unknown> => {
+    const source = (context: SseSourceContext): AsyncIterable<unknown> => {
       if (this.closing !== undefined) return ENDED // the hub closed after subscribe() was called
-      const settings: CursorSettings = { from, onGap, resumeId: lastEventId ?? header }
+      const settings: CursorSettings = { from, onGap, resumeId: lastEventId ?? context.lastEventId }
+      // The plugin's stream ends the cursor with return(); anyone else may end it with the signal.
+      const signal = returnsOnEnd(context) ? undefined : context.signal
       return new Cursor(this.topicOf(topic), this.engine, settings, this.release, signal)
     }
     // Declared as the items the client receives; see HubStreamItem.
