@@ -16,21 +16,7 @@ import { z } from 'zod'
 import * as v from 'valibot'
 import fastifyTypedSse, { type SseOptions } from '../index.js'
 import { listen, readEvents } from './helpers/server.js'
-
-interface LogEntry {
-  level: number
-  msg: string
-  reqId?: string
-  event?: unknown
-  errors?: Array<{ path: string, message: string }>
-  err?: { code?: string, message?: string }
-}
-
-/** A logger that keeps its error lines, to check what request.log received. */
-function captureLogs (): { entries: LogEntry[], logger: { level: string, stream: { write (line: string): void } } } {
-  const entries: LogEntry[] = []
-  return { entries, logger: { level: 'error', stream: { write: (line: string) => { entries.push(JSON.parse(line)) } } } }
-}
+import { captureLogs, type LogEntry } from './helpers/logs.js'
 
 /** GET /NAME serves `items` under the route schema `sse`; request ids and log lines are kept. */
 async function serve (

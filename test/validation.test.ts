@@ -9,24 +9,10 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fastifyTypedSse, { type SseEventSchemas, type SseOptions } from '../index.js'
 import { listen } from './helpers/server.js'
+import { captureLogs, type LogEntry } from './helpers/logs.js'
 
 const Tick = Type.Object({ value: Type.Number() })
 const FAILURE = { event: 'stream-error', id: undefined, data: '{"message":"Internal Server Error"}' }
-
-interface LogEntry {
-  level: number
-  msg: string
-  reqId?: string
-  event?: unknown
-  errors?: Array<{ path: string, message: string }>
-  err?: { code?: string, message?: string }
-}
-
-/** A logger that keeps its error lines, to check what request.log received. */
-function captureLogs (): { entries: LogEntry[], logger: { level: string, stream: { write (line: string): void } } } {
-  const entries: LogEntry[] = []
-  return { entries, logger: { level: 'error', stream: { write: (line: string) => { entries.push(JSON.parse(line)) } } } }
-}
 
 interface Received {
   text: string

@@ -9,6 +9,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
+import { freePort } from './free-port.js'
 
 export const RECOMMENDED_CONFIG = join(__dirname, '..', '..', 'example', 'nginx.conf')
 
@@ -99,16 +100,6 @@ function replaceOnce (text: string, search: string, replacement: string): string
   const parts = text.split(search)
   if (parts.length !== 2) throw new Error(`example/nginx.conf should contain "${search}" exactly once`)
   return parts.join(replacement)
-}
-
-async function freePort (): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 function canConnect (port: number): Promise<boolean> {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { requireProgram } from './programs.js'
+import { freePort } from './free-port.js'
 
 export const REDIS_INSTALL = 'apt-get install -y redis-server'
 
@@ -106,16 +107,6 @@ export async function startRedis (t: Test, redisPath: string, options: RedisServ
     }
   }
   throw lastError
-}
-
-async function freePort (): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 /** Whether a Redis answers PING on the port (and is done loading its data). */
