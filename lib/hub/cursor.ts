@@ -149,7 +149,7 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
     }
     this.page = undefined
     // A short page was the end of the history: the window takes over. A full one: read on.
-    if (page.length < PAGE_SIZE) return this.rejoin()
+    if (page.length < PAGE_SIZE) return this.rejoin(false)
     this.fetch()
     return undefined
   }
@@ -202,7 +202,7 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
         this.queued = new FramedEvent(positionLine(idBefore), idBefore)
         this.live(countBefore, idBefore)
       } else {
-        const result = this.rejoin()
+        const result = this.rejoin(true)
         if (result !== undefined) {
           this.settle(result)
           return
@@ -212,8 +212,11 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
     }, (err: unknown) => this.fail(err))
   }
 
-  /** The history has nothing after the last delivered id: continue in the window right after it. */
-  private rejoin (): IteratorResult<FramedEvent, undefined> | undefined {
+  /**
+   * The history has nothing more after the last delivered id (a short page, or an empty
+   * one): continue in the window right after it.
+   */
+  private rejoin (afterEmptyPage: boolean): IteratorResult<FramedEvent, undefined> | undefined {
     const topic = this.topic
     const lastId = this.lastId as string
     if (lastId === topic.lastId) {
@@ -226,10 +229,15 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
         // The engine is ahead of the live channel: those events reach the window soon; skip them there.
         this.live(topic.count, lastId)
         this.skipThrough = lastId
-      } else {
-        // Neither in the history nor in the window: its continuity cannot be proven.
+      } else if (afterEmptyPage) {
+        // The history has nothing after it, yet the window has moved on without it: the
+        // engine and the live channel disagree, and continuity cannot be proven.
         this.gap('history-lost')
         return this.step()
+      } else {
+        // The window moved past it while the page was being read: read on from the history.
+        this.fetch()
+        return undefined
       }
     }
     return this.fromWindow()

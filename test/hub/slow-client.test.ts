@@ -35,8 +35,9 @@ async function stalledClient (url: string): Promise<{ response: IncomingMessage,
     events,
     read () {
       const parser = createParser({ onEvent: (event) => events.push(event) })
-      response.setEncoding('utf8')
-      response.on('data', (text: string) => parser.feed(text))
+      // Decoded here, not with setEncoding(): bytes that arrived while paused are already buffered.
+      const decoder = new TextDecoder()
+      response.on('data', (chunk: Buffer) => parser.feed(decoder.decode(chunk, { stream: true })))
       response.resume()
     },
     leave: () => request.destroy()
