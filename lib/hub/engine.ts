@@ -74,6 +74,22 @@ export interface HubEngine {
 
   /** Stops listening and quits whatever the engine opened itself (never a client it was handed). */
   close (): Promise<void>
+
+  /**
+   * The engine's own view of its health, synchronous and cheap (a readiness probe may
+   * ask every second). Optional: an engine without it is taken as healthy.
+   */
+  health? (): EngineHealth
+}
+
+/** What an engine knows of its health without asking its store. */
+export interface EngineHealth {
+  /** The store answered its last command in time (nothing has failed since the last success). */
+  readonly publish: boolean
+  /** Every live subscription was confirmed (a message or a probe round trip) within the engine's liveness bound. */
+  readonly live: boolean
+  /** Why not, for people; empty when both are true. */
+  readonly reasons: readonly string[]
 }
 
 /** The position of a topic that has had no event yet. */

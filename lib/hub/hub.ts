@@ -83,6 +83,16 @@ export interface Hub<Events extends HubEventSchemas> {
   readonly plugin: FastifyPluginAsync
   /** Ends every subscription, refuses new ones, waits (bounded) for publishes in flight, closes the engine. */
   close (): Promise<void>
+  /** Whether the hub can publish and its live subscriptions are confirmed; cheap enough for a readiness probe. */
+  health (): HubHealth
+}
+
+/** `hub.health()`: `ready` is `publish && live` on an open hub. */
+export interface HubHealth {
+  readonly ready: boolean
+  readonly publish: boolean
+  readonly live: boolean
+  readonly reasons: readonly string[]
 }
 
 /** Frames kept per topic for the cursors reading it live; one that falls further behind reads the history. */
@@ -175,6 +185,13 @@ class HubImpl<Events extends HubEventSchemas> implements Hub<Events> {
   close (): Promise<void> {
     this.closing ??= this.shutdown()
     return this.closing
+  }
+
+  health (): HubHealth {
+    if (this.closing !== undefined) return { ready: false, publish: false, live: false, reasons: ['the hub is closed'] }
+    const engine = this.engine.health?.()
+    if (engine === undefined) return { ready: true, publish: true, live: true, reasons: [] }
+    return { ready: engine.publish && engine.live, publish: engine.publish, live: engine.live, reasons: engine.reasons }
   }
 
   private async shutdown (): Promise<void> {
