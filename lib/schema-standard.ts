@@ -5,7 +5,7 @@
 // `async` flag); one that turns out async (Zod's async refinements) fails its
 // stream at its first event.
 
-import type { SchemaCheck, SchemaError } from './schemas.js'
+import type { SchemaCheck, SchemaError } from './schema-check.js'
 
 type PathSegment = PropertyKey | { readonly key: PropertyKey }
 

@@ -5,7 +5,7 @@
 import { Kind, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Validator } from 'typebox/compile' with { 'resolution-mode': 'import' }
-import type { SchemaCheck, SchemaError } from './schemas.js'
+import type { SchemaCheck, SchemaError } from './schema-check.js'
 
 type TypeBox1Compile = typeof import('typebox/compile', { with: { 'resolution-mode': 'import' } }).Compile
 

@@ -3,6 +3,7 @@
 // kind (TypeBox 0.34, typebox 1.x, Standard Schema) has its adapter beside this file.
 
 import { FST_SSE_INVALID_SCHEMA } from './errors.js'
+import type { SchemaCheck } from './schema-check.js'
 import { isStandardSchema, isKnownAsync, standardSchemaCheck } from './schema-standard.js'
 import { isTypeBox034, isTypeBox1, preloadTypeBox1, typeBox034Check, typeBox1Check } from './schema-typebox.js'
 import { eventField, isFieldValue } from './wire.js'
@@ -14,26 +15,14 @@ export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set(['stream-error'
 const MAX_LOGGED_ERRORS = 10
 
 /**
- * One declared event: its compiled check, and its `event:` line, written as is once
- * the name is known to be declared. Every schema kind compiles to this shape.
+ * One declared event: its compiled check (every schema kind compiles to one), and
+ * its `event:` line, written as is once the name is known to be declared.
  */
-export interface DeclaredEvent {
-  /** One compiled check of a payload; runs once per event. */
-  check (data: unknown): boolean
-  /** Why a payload fails (called only after `check` said no), for the log. */
-  errors (data: unknown): SchemaError[]
+export interface DeclaredEvent extends SchemaCheck {
   readonly eventLine: string
 }
 
-/** A kind's compiled check of a payload, without the event line. */
-export type SchemaCheck = Pick<DeclaredEvent, 'check' | 'errors'>
-
 export type EventValidators = ReadonlyMap<string, DeclaredEvent>
-
-export interface SchemaError {
-  path: string
-  message: string
-}
 
 const SCHEMA_KINDS = 'a TypeBox schema (@sinclair/typebox 0.34 or typebox 1.x) or a Standard Schema v1 validator (Zod, Valibot, ArkType)'
 
