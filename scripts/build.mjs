@@ -3,7 +3,7 @@
 // the one CommonJS runtime, so an app never holds two copies of it. The client
 // also gets an ESM runtime (dist/esm/lib/client), which browsers load as it is.
 import { execFileSync } from 'node:child_process'
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 
@@ -13,6 +13,10 @@ for (const project of ['tsconfig.build.json', 'tsconfig.esm.json', 'tsconfig.cli
   execFileSync(process.execPath, [tsc, '-p', project], { stdio: 'inherit', cwd: new URL('..', import.meta.url) })
 }
 writeFileSync(new URL('../dist/cjs/package.json', import.meta.url), '{ "type": "commonjs" }\n')
+// tsc does not emit the hand-written typings it reads; both typings trees import this one.
+for (const format of ['cjs', 'esm']) {
+  copyFileSync(new URL('../types/typebox1.d.ts', import.meta.url), new URL(`../dist/${format}/types/typebox1.d.ts`, import.meta.url))
+}
 writeCommonJsTypings()
 
 /**

@@ -101,6 +101,26 @@ describe('eventStream', () => {
     expect(eventStream('/chat', { method: 'POST', body: { prompt: 'hi' }, done: '[DONE]' })).type.toBe<EventStream<SseUntypedEvent>>()
   })
 
+  test('TypeBox and JSON schemas carry no validator: validate (a checker or false) is required, and the error names the fix', () => {
+    expect(eventStream('/e', { events: roomEvents })).type.toRaiseError('TypeBox and JSON schemas need validate: Value.Check (from typebox/value or @sinclair/typebox/value) or validate: false')
+    expect(eventStream).type.not.toBeCallableWith('/e', { events: roomEvents, validate: true })
+    expect(eventStream).type.toBeCallableWith('/e', { events: roomEvents, validate: Value.Check })
+    expect(eventStream).type.toBeCallableWith('/e', { events: roomEvents, validate: false })
+    expect(eventStream).type.not.toBeCallableWith('/e', { events: { count: Type1.Integer() } })
+    expect(eventStream).type.toBeCallableWith('/e', { events: { count: Type1.Integer() }, validate: Value1.Check })
+    expect(eventStream).type.not.toBeCallableWith('/e', { events: { note: { type: 'string' } } })
+    expect(eventStream).type.toBeCallableWith('/e', { events: { note: { type: 'string' } }, validate: (_schema: object, data: unknown) => typeof data === 'string' })
+    // One schema without a validator among Standard Schemas is enough.
+    expect(eventStream).type.not.toBeCallableWith('/e', { events: { tick: z.number(), note: Type.String() } })
+  })
+
+  test('Standard Schemas validate themselves: validate stays optional', () => {
+    expect(eventStream).type.toBeCallableWith('/e', { events: { tick: z.object({ n: z.number() }), note: v.string(), reset: hubReset } })
+    expect(eventStream).type.toBeCallableWith('/e', { events: { tick: z.number() }, validate: true })
+    expect(eventStream).type.toBeCallableWith('/e', { events: { tick: z.number() }, validate: false })
+    expect(eventStream).type.toBeCallableWith('/e', { validate: true })
+  })
+
   test('options are checked', () => {
     expect(eventStream).type.not.toBeCallableWith('/e', { reconnect: 'always' })
     expect(eventStream).type.toBeCallableWith('/e', { reconnect: { retries: 3, delay: 500, maxDelay: 10_000 } })

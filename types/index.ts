@@ -5,13 +5,13 @@
 // `static` member (the way its own `Static<T>` does; 0.34 ships separate typings
 // for ESM and CommonJS whose symbols do not match, so only a structural read works
 // for every consumer) and Standard Schema's `~standard.types`. typebox 1.x carries
-// no such member: its types are computed by its own `Static`, imported for that.
+// no such member: its types are computed by its own `Static`, imported in
+// typebox1.d.ts only, where a project without typebox 1.x still compiles.
 
 import type { FastifyRequest, RawServerBase, RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, RouteGenericInterface, ContextConfigDefault, FastifyTypeProvider, FastifyTypeProviderDefault } from 'fastify'
 // Not re-exported by fastify's entry, but needed to restate FastifyReply's type parameters.
 import type { FastifyReplyType, ResolveFastifyReplyType } from 'fastify/types/type-provider.js'
-// typebox 1.x is ESM only; its types are the same for ESM and CommonJS consumers.
-import type { Static as TypeBox1Static, TSchema as TypeBox1Schema } from 'typebox' with { 'resolution-mode': 'import' }
+import type { TypeBox1Static } from './typebox1.js'
 
 /** What an event that fails its schema does to the stream. */
 export type SseInvalidEventPolicy = 'end' | 'skip'
@@ -163,7 +163,7 @@ export type SseStatic<Schema> = Schema extends { static: unknown }
   ? (Schema & { params: [] })['static']
   : [StandardTypes<Schema>] extends [never]
       ? Schema extends { readonly '~kind': string } | { readonly '~unsafe': unknown }
-        ? TypeBox1Static<Schema & TypeBox1Schema>
+        ? TypeBox1Static<Schema>
         : unknown
       : StandardTypes<Schema> extends { readonly output: infer Output } ? Output : unknown
 

@@ -3,9 +3,10 @@
 //
 // TypeBox 0.34 and Standard Schema payloads are read structurally (the schema's
 // `static` member, Standard Schema's `~standard.types.output`); typebox 1.x has no
-// such member, so its own `Static` is used, as a type only (nothing of it is loaded).
+// such member, so its own `Static` is used, as a type only (nothing of it is loaded),
+// through types/typebox1.d.ts, where a project without typebox 1.x still compiles.
 
-import type { Static as TypeBoxStatic, TSchema as TypeBoxSchema } from 'typebox' with { 'resolution-mode': 'import' }
+import type { TypeBox1Static } from '../../types/typebox1.js'
 
 /** The payload type of one event's schema: TypeBox 0.34, typebox 1.x or Standard Schema v1. */
 export type SseClientStatic<Schema> =
@@ -13,8 +14,8 @@ export type SseClientStatic<Schema> =
     ? NonNullable<Types> extends { readonly output: infer Output } ? Output : unknown
     : Schema extends { static: unknown }
       ? (Schema & { params: [] })['static']
-      : Schema extends TypeBoxSchema & { '~kind': string }
-        ? TypeBoxStatic<Schema>
+      : Schema extends { readonly '~kind': string } | { readonly '~unsafe': unknown }
+        ? TypeBox1Static<Schema>
         : unknown
 
 /** Event names mapped to the schemas of their `data`: the route's `schema.sse`. */
@@ -60,15 +61,13 @@ export interface SseReconnectOptions {
   maxDelay?: number
 }
 
-export interface EventStreamOptions<Events extends SseClientEvents | undefined = SseClientEvents | undefined> {
+/** The options of eventStream; `validate` is required where some of `events` need a checker (see SseValidateOption). */
+export type EventStreamOptions<Events extends SseClientEvents | undefined = SseClientEvents | undefined> =
+  EventStreamRequestOptions<Events> & SseValidateOption<Events>
+
+export interface EventStreamRequestOptions<Events extends SseClientEvents | undefined = SseClientEvents | undefined> {
   /** The route's events: how to decode each (text for string schemas, JSON otherwise), what to check, the items' types. */
   events?: Events
-  /**
-   * Check each event against its schema. `true` (default): Standard Schema validates itself;
-   * TypeBox and JSON schemas need a checker, passed here instead of `true` (`validate: Value.Check`).
-   * `false`: nothing is checked and no validator is loaded.
-   */
-  validate?: boolean | SseSchemaCheck
   /** Default `'GET'`. */
   method?: string
   headers?: RequestInit['headers']
@@ -85,6 +84,39 @@ export interface EventStreamOptions<Events extends SseClientEvents | undefined =
   reconnect?: boolean | SseReconnectOptions
   /** The id to resume after, e.g. one saved across page loads. */
   lastEventId?: string
+}
+
+/** A schema that validates itself: Standard Schema v1 (Zod, Valibot, ArkType, `hubReset`). */
+interface SelfValidatingSchema {
+  readonly '~standard': { readonly validate: (value: unknown) => unknown }
+}
+
+/** The names in `events` whose schemas carry no validator of their own (TypeBox, JSON Schema). */
+export type SseUncheckedEventNames<Events> =
+  { [Name in keyof Events & string]: Events[Name] extends SelfValidatingSchema ? never : Name }[keyof Events & string]
+
+/**
+ * `validate`: check each event against its schema. Standard Schema validates itself
+ * (`true`, the default); TypeBox and JSON schemas carry no validator, so where `events`
+ * holds one, `validate` is required: a checker (`Value.Check`) or `false` (nothing is
+ * checked and no validator is loaded).
+ */
+export type SseValidateOption<Events> = [SseUncheckedEventNames<Events>] extends [never]
+  ? { validate?: boolean | SseSchemaCheck }
+  : SseValidateRequired<ValidateFix, SseUncheckedEventNames<Events>>
+
+/** What a compile error names when `validate` is missing. */
+type ValidateFix = 'TypeBox and JSON schemas need validate: Value.Check (from typebox/value or @sinclair/typebox/value) or validate: false'
+
+/**
+ * `validate` for events whose schemas carry no validator (`Names`). A call that leaves
+ * it out fails to compile with this type's name in its message: the fix first (long
+ * types are cut short in messages), then the events that need it.
+ */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- the parameters are for the compiler's message
+export interface SseValidateRequired<Fix extends string, Names extends string> {
+  /** A checker, `(schema, data) => boolean` (`Value.Check`), or `false` to check nothing. */
+  validate: SseSchemaCheck | false
 }
 
 /** What eventStream returns: iterate it once with `for await`. */
