@@ -14,45 +14,21 @@
 // default), so an error in the packed typings fails them; only TypeScript's own
 // lib files are skipped, for speed.
 
-import { execFile } from 'node:child_process'
-import { cp, mkdir, mkdtemp, readFile, readdir, realpath, rm } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, readdir, realpath, rm } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
+import { compiledFiles, diagnostics, outcome, packInto, run, tsc, type Run } from './helpers/package.js'
 
 // Packing builds with tsc and every consumer type-checks: minutes on a busy machine.
 t.setTimeout(10 * 60_000)
 
 const repoRoot = path.resolve(__dirname, '..')
 const fixtures = path.join(__dirname, 'fixtures', 'package')
-const tsc = require.resolve('typescript/bin/tsc')
-
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-// Children get a clean NODE_OPTIONS: the test runner's loaders must not shape what they see.
-const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' }
-
-/** Runs a program to its end; never rejects, so results can be awaited later. */
-function run (file: string, args: string[], cwd: string, timeout = 120_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(file, args, { cwd, env: childEnv, timeout, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null
-      resolve({ code, stdout, stderr: error !== null && code === null ? `${stderr}\n${error.message}` : stderr })
-    })
-  })
-}
 
 /** The JSON line a consumer prints last. */
 function report (result: Run): Record<string, unknown> {
   const lastLine = result.stdout.trim().split('\n').at(-1) ?? ''
   return JSON.parse(lastLine)
-}
-
-function describe (result: Run): string {
-  return `exit code ${result.code}\n${result.stdout}\n${result.stderr}`.trim()
 }
 
 let tmp = ''
@@ -83,16 +59,8 @@ async function compileAndStart (project: string): Promise<{ compile: Run, start?
 
 t.before(async () => {
   tmp = await mkdtemp(path.join(fixtures, '.tmp-'))
-  // The build runs tsc three times: give it room on a busy machine.
-  const pack = await run('npm', ['pack', '--json', '--pack-destination', tmp], repoRoot, 300_000)
-  if (pack.code !== 0) throw new Error(`npm pack failed: ${describe(pack)}`)
-  const [packed] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string, files: Array<{ path: string }> }>
-  packedFiles = packed.files.map((file) => file.path).sort()
-
   installed = path.join(tmp, 'node_modules', 'fastify-typed-sse')
-  await mkdir(installed, { recursive: true })
-  const untar = await run('tar', ['-xzf', path.join(tmp, packed.filename), '-C', installed, '--strip-components=1'], tmp)
-  if (untar.code !== 0) throw new Error(`tar failed: ${describe(untar)}`)
+  packedFiles = await packInto(tmp, installed)
 
   await cp(path.join(fixtures, 'js'), path.join(tmp, 'js'), { recursive: true })
   await cp(path.join(fixtures, '.typescript', 'esm'), path.join(tmp, 'ts-esm'), { recursive: true })
@@ -145,7 +113,7 @@ t.test('source maps in the tarball point only to sources it contains', async (t)
 
 t.test('an ESM app imports the plugin (default and named export are the same) and streams over a socket', async (t) => {
   const result = await consumers().esm
-  t.equal(result.code, 0, describe(result))
+  t.equal(result.code, 0, outcome(result))
   const output = report(result)
   t.equal(output.resolved, await realpath(path.join(installed, 'dist', 'cjs', 'index.js')), 'the packed copy was loaded')
   t.equal(output.isFunction, true)
@@ -161,7 +129,7 @@ t.test('an ESM app imports the plugin (default and named export are the same) an
 
 t.test('a CommonJS app requires the plugin, with .default and .fastifyTypedSse pointing to it, and streams over a socket', async (t) => {
   const result = await consumers().cjs
-  t.equal(result.code, 0, describe(result))
+  t.equal(result.code, 0, outcome(result))
   const output = report(result)
   t.equal(output.resolved, await realpath(path.join(installed, 'dist', 'cjs', 'index.js')), 'the packed copy was loaded')
   t.equal(output.isFunction, true, 'require() returns the plugin itself')
@@ -180,7 +148,7 @@ t.test('a CommonJS app requires the plugin, with .default and .fastifyTypedSse p
 for (const [key, format, kind] of [['clientEsm', 'esm', 'an ESM'], ['clientCjs', 'cjs', 'a CommonJS']] as const) {
   t.test(`${kind} program loads fastify-typed-sse/client from dist/${format} and decodes a stream`, async (t) => {
     const result = await consumers()[key]
-    t.equal(result.code, 0, describe(result))
+    t.equal(result.code, 0, outcome(result))
     const output = report(result)
     t.equal(output.resolved, await realpath(path.join(installed, 'dist', format, 'lib', 'client', 'index.js')))
     t.same(output.items, [{ event: 'tick', data: { n: 1 }, id: '1' }, { event: 'note', data: '42' }], 'JSON for the object schema, text for the string one')
@@ -214,21 +182,11 @@ for (const project of typescriptProjects) {
     t.notOk(files.some((file) => file.includes(`node_modules/fastify-typed-sse/dist/${project.other}/`)), `and none of its ${project.other} typings`)
     t.ok(files.some((file) => file.endsWith(project.typebox)), `TypeBox resolves to its ${project.own} typings`)
     if (start === undefined) return
-    t.equal(start.code, 0, describe(start))
+    t.equal(start.code, 0, outcome(start))
     t.same(report(start), project.own === 'cjs'
       ? { namedIsDefault: true, decorated: true, requiredIsPlugin: true, requiredStats: 0 }
       : { namedIsDefault: true, decorated: true })
   })
-}
-
-/** tsc's error lines, without the file list. */
-function diagnostics (compile: Run): string {
-  return [...compile.stdout.split('\n').filter((line) => / error TS\d+/.test(line)), compile.stderr].join('\n').trim()
-}
-
-/** The files tsc's --listFiles names, with forward slashes. */
-function compiledFiles (compile: Run): string[] {
-  return compile.stdout.split('\n').map((line) => line.trim().replaceAll('\\', '/')).filter((line) => line !== '' && !/ error TS\d+/.test(line))
 }
 
 function exportTargets (exports: unknown): string[] {
