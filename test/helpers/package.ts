@@ -47,9 +47,9 @@ export async function packInto (tmp: string, installed: string): Promise<string[
   return packed!.files.map((file) => file.path).sort()
 }
 
-/** tsc's error lines, without the file list. */
+/** tsc's errors with their explanations, without the file list of --listFiles. */
 export function diagnostics (compile: Run): string {
-  return [...compile.stdout.split('\n').filter((line) => / error TS\d+/.test(line)), compile.stderr].join('\n').trim()
+  return [...compile.stdout.split('\n').filter((line) => line.trim() !== '' && !path.isAbsolute(line.trim())), compile.stderr].join('\n').trim()
 }
 
 /** The files tsc's --listFiles names, with forward slashes. */
