@@ -38,7 +38,7 @@ export function outcome (result: Run): string {
  */
 export async function packInto (tmp: string, installed: string): Promise<string[]> {
   // The build runs tsc three times: give it room on a busy machine.
-  const pack = await run('npm', ['pack', '--json', '--pack-destination', tmp], repoRoot, 300_000)
+  const pack = await run('npm', ['pack', '--json', '--pack-destination', tmp], repoRoot, 600_000)
   if (pack.code !== 0) throw new Error(`npm pack failed: ${outcome(pack)}`)
   const [packed] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string, files: Array<{ path: string }> }>
   await mkdir(installed, { recursive: true })
