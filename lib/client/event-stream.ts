@@ -19,7 +19,7 @@ interface Failure {
   /** The least wait the server asked for (`retry-after`), in ms. */
   wait?: number
 }
-/** What itemOf returns for the `done` sentinel. */
+/** What itemOf returns for the server's end marker (`event: end`, `data: [DONE]`) or the `done` sentinel. */
 const SENTINEL = Symbol('done')
 
 /**
@@ -125,9 +125,9 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
     }
   }
 
-  /** One event as an item; SENTINEL for the `done` sentinel, undefined for an undeclared event when nothing is checked. */
+  /** One event as an item; SENTINEL for the end marker or the `done` sentinel, undefined for an undeclared event when nothing is checked. */
   function itemOf (type: string, data: string, id: string | undefined): SseClientEvent | Promise<SseClientEvent> | typeof SENTINEL | undefined {
-    if (data === done && type === 'message') return SENTINEL
+    if (type === 'end' ? data === '[DONE]' : data === done && type === 'message') return SENTINEL
     if (type === 'stream-error') throw streamError(data)
     if (decoders === undefined) return { event: type, data, id }
     const accept: Accept | undefined = decoders.get(type)
