@@ -44,8 +44,8 @@ function after (lastEventId: string | undefined): number {
   return lastEventId !== undefined && /^\d{1,9}$/.test(lastEventId) ? Number(lastEventId) : 0
 }
 
-/** Starts the server; `routes` may add more (e.g. a page and the bundled client, for the browser). */
-export async function startClientTestServer (t: Test, routes?: (app: FastifyInstance) => void): Promise<ClientTestServer> {
+/** Starts the server; `routes` may add more (e.g. a page and the bundled client, for the browser); `port` 0 is any free one. */
+export async function startClientTestServer (t: Test, routes?: (app: FastifyInstance) => void, port = 0): Promise<ClientTestServer> {
   const app = Fastify({ logger: false, pluginTimeout: 60_000 }) // a loaded machine may be slow to start
   await app.register(fastifyTypedSse, { heartbeatInterval: 0 })
   const requests: LoggedRequest[] = []
@@ -189,7 +189,7 @@ export async function startClientTestServer (t: Test, routes?: (app: FastifyInst
     reply.sseStream(({ lastEventId }) => [{ event: 'note', id: '€ and 👋', data: lastEventId ?? '(none)' }]))
 
   routes?.(app)
-  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  const url = await app.listen({ port, host: '127.0.0.1' })
   t.teardown(() => app.close())
   useFreshConnections(t)
   return {
