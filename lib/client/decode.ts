@@ -18,7 +18,7 @@ type StandardResult = { value: unknown, issues?: undefined } | { issues: readonl
 
 /** The decoders of the declared events, built once per stream. */
 export function eventDecoders (events: object, validate: boolean | SseSchemaCheck): Map<string, Accept> {
-  if (typeof validate !== 'boolean' && typeof validate !== 'function') throw new TypeError('validate must be a boolean or a function (schema, data) => boolean')
+  if (typeof validate !== 'boolean' && typeof validate !== 'function') throw new TypeError('validate must be a boolean or a function (schema, data)')
   if (typeof events !== 'object' || events === null || Array.isArray(events)) {
     throw new TypeError('events must map event names to schemas')
   }
@@ -42,8 +42,7 @@ function decoderOf (name: string, schema: object, validate: boolean | SseSchemaC
     }
   }
   if (validate === true) {
-    throw new TypeError(`event "${name}": checking a TypeBox or JSON schema needs validate: Value.Check ` +
-      '(from @sinclair/typebox/value or typebox/value), or validate: false')
+    throw new TypeError(`event "${name}": checking a TypeBox or JSON schema needs validate: Value.Check (from its package's /value), or false`)
   }
   return (data) => {
     const value = decode(data)

@@ -20,7 +20,7 @@ interface Failure {
   wait?: number
 }
 /** What itemOf returns for the server's end marker (`event: end`, `data: [DONE]`) or the `done` sentinel. */
-const SENTINEL = Symbol('done')
+const SENTINEL = {}
 
 /**
  * The events of `url`, decoded, checked against `events` and typed from it; without
@@ -63,6 +63,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
         }
         const wait = reconnectDelay(retry ?? reconnect.delay, failure === undefined ? 0 : failures++, reconnect.maxDelay)
         await sleep(Math.max(wait, failure?.wait || 0), signal) // `||`: a NaN wait is none
+        if (signal.aborted) throw signal.reason
       }
     } finally {
       outer?.removeEventListener('abort', abort)
@@ -175,17 +176,15 @@ async function refused (response: Response, signal: AbortSignal): Promise<Failur
   return { error, wait: retryAfter * 1000 }
 }
 
-/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+/** Waits `ms`, or less if the signal aborts (the caller then checks it). */
 function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const abort = (): void => {
+  return new Promise(resolve => {
+    const timer = setTimeout(wake, ms)
+    signal.addEventListener('abort', wake)
+    function wake (): void {
       clearTimeout(timer)
-      reject(signal.reason)
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', abort)
+      signal.removeEventListener('abort', wake)
       resolve()
-    }, ms)
-    signal.addEventListener('abort', abort, { once: true })
+    }
   })
 }
