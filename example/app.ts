@@ -121,7 +121,7 @@ const demo: FastifyPluginAsync<DemoOptions, RawServerBase> = async (instance, op
 
   // The clock: `hello` first, then the time, until the client leaves.
   app.get('/events', { schema: { sse: { hello: Hello, time: Time } } }, async (_request, reply) =>
-    reply.sseStream(({ signal }) => drops.droppable(signal, async function * (stop) {
+    reply.sseStream(({ signal }) => drops.droppable(reply.raw, signal, async function * (stop) {
       yield { event: 'hello', data: { message: 'Hello from the server clock', intervalMs: clockIntervalMs } }
       do {
         const now = new Date()
@@ -131,7 +131,7 @@ const demo: FastifyPluginAsync<DemoOptions, RawServerBase> = async (instance, op
 
   // Named events: a `tick` per price, and an `alarm` when the price leaves its band.
   app.get('/ticker', { schema: { sse: { tick: Tick, alarm: Alarm } } }, async (_request, reply) =>
-    reply.sseStream(({ signal, lastEventId }) => drops.droppable(signal, async function * (stop) {
+    reply.sseStream(({ signal, lastEventId }) => drops.droppable(reply.raw, signal, async function * (stop) {
       let seq = sequenceNumber(lastEventId) ?? 0
       while (await pause(seq === 0 ? 0 : tickerIntervalMs, stop)) {
         seq++
@@ -167,7 +167,7 @@ const demo: FastifyPluginAsync<DemoOptions, RawServerBase> = async (instance, op
 
   // Log tail: each line is an event whose id is its line number; a client resumes after it.
   app.get('/log', { schema: { sse: { line: LogText } } }, async (_request, reply) =>
-    reply.sseStream(({ signal, lastEventId }) => drops.droppable(signal, async function * (stop) {
+    reply.sseStream(({ signal, lastEventId }) => drops.droppable(reply.raw, signal, async function * (stop) {
       const lines = followLines(logFile, { after: sequenceNumber(lastEventId), backlog: 10, signal: stop })
       for await (const { lineNo, text } of lines) yield { event: 'line', id: lineNo, data: text }
     })))
@@ -183,7 +183,7 @@ const demo: FastifyPluginAsync<DemoOptions, RawServerBase> = async (instance, op
     const resumedAfter = sequenceNumber(request.headers['last-event-id'])
     // 204 is how a server tells EventSource to stop reconnecting: this client has seen every event.
     if (until !== undefined && resumedAfter !== undefined && resumedAfter >= until) return reply.code(204).send()
-    return reply.sseStream(({ signal }) => drops.droppable(signal, async function * (stop) {
+    return reply.sseStream(({ signal }) => drops.droppable(reply.raw, signal, async function * (stop) {
       const first = (resumedAfter ?? 0) + 1
       const last = until ?? Infinity
       let n = first - 1
@@ -198,7 +198,7 @@ const demo: FastifyPluginAsync<DemoOptions, RawServerBase> = async (instance, op
   await instance.register(chatRoom, {
     engine: options.hubEngine,
     history: options.roomHistory ?? 20,
-    droppable: (signal, body) => drops.droppable(signal, body)
+    droppable: (response, signal, body) => drops.droppable(response, signal, body)
   })
 
   // Ends every open stream except chats: the browsers reconnect with Last-Event-ID.
@@ -218,22 +218,28 @@ const demo: FastifyPluginAsync<DemoOptions, RawServerBase> = async (instance, op
 }
 
 /**
- * Lets POST /drop end the open streams (the way a deploy or a crashed proxy would),
- * so that the page can show the browser reconnecting.
+ * Lets POST /drop cut the open streams (the way a deploy or a crashed proxy would),
+ * so that the page can show the browser reconnecting. A cut is not a finish: the
+ * response ends without the end marker, so clients come back with Last-Event-ID.
  */
 class StreamDrops {
-  private readonly open = new Set<AbortController>()
+  private readonly open = new Map<AbortController, Droppable>()
 
   get size (): number {
     return this.open.size
   }
 
-  /** Runs `body` with a signal that aborts when the client leaves or when the streams are dropped. */
-  async * droppable<Item> (signal: AbortSignal, body: (stop: AbortSignal) => AsyncGenerator<Item>): AsyncGenerator<Item> {
+  /**
+   * Runs `body` with a signal that aborts when the client leaves or when the streams are
+   * dropped. Dropped, it waits for the stream's teardown instead of finishing (which would
+   * write the end marker) while dropAll() ends the response.
+   */
+  async * droppable<Item> (response: Droppable, signal: AbortSignal, body: (stop: AbortSignal) => AsyncGenerator<Item>): AsyncGenerator<Item> {
     const drop = new AbortController()
-    this.open.add(drop)
+    this.open.set(drop, response)
     try {
       yield * body(AbortSignal.any([signal, drop.signal]))
+      if (drop.signal.aborted && !signal.aborted) await new Promise(resolve => signal.addEventListener('abort', resolve, { once: true }))
     } finally {
       this.open.delete(drop)
     }
@@ -241,10 +247,18 @@ class StreamDrops {
 
   dropAll (): number {
     const count = this.open.size
-    for (const drop of this.open) drop.abort()
+    for (const [drop, response] of this.open) {
+      drop.abort()
+      response.end()
+    }
     this.open.clear()
     return count
   }
+}
+
+/** What a drop ends: the stream's response. */
+export interface Droppable {
+  end (): unknown
 }
 
 /** An event id made of digits (what these routes send), as a number; otherwise undefined. */

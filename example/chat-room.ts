@@ -14,7 +14,7 @@ export interface ChatRoomOptions {
   /** Events the memory engine keeps per room; small, so that a page away for a while gets `reset`. */
   history: number
   /** Runs a stream's source so that POST /drop can end it (see StreamDrops in app.ts). */
-  droppable: <Item>(signal: AbortSignal, body: (stop: AbortSignal) => AsyncGenerator<Item>) => AsyncGenerator<Item>
+  droppable: <Item>(response: { end (): unknown }, signal: AbortSignal, body: (stop: AbortSignal) => AsyncGenerator<Item>) => AsyncGenerator<Item>
 }
 
 const RoomMessage = Type.Object({
@@ -67,7 +67,7 @@ export const chatRoom: FastifyPluginAsync<ChatRoomOptions, RawServerBase> = asyn
   app.get('/rooms/:room/events', { schema: { params: RoomParams, querystring: RoomQuery, sse: hub.events } }, async (request, reply) => {
     const after = request.headers['last-event-id'] === undefined ? request.query.after : undefined
     const source = hub.subscribe(`room:${request.params.room}`, after === undefined ? {} : { lastEventId: after })
-    return reply.sseStream(({ signal, lastEventId }) => options.droppable(signal, async function * (stop) {
+    return reply.sseStream(({ signal, lastEventId }) => options.droppable(reply.raw, signal, async function * (stop) {
       yield * source({ signal: stop, lastEventId })
     }))
   })

@@ -43,10 +43,16 @@ const STREAM_ERROR: JsonSchema = {
   required: ['message']
 }
 
+/** The plugin's end marker (lib/stream.ts): the source finished; the client stops instead of reconnecting. */
+function endData (dialect: Dialect): JsonSchema {
+  const description = 'The source finished: the last event of a stream that ended on its own. Any other end is a cut: reconnect with Last-Event-ID.'
+  return dialect === '3.0' ? { type: 'string', enum: ['[DONE]'], description } : { type: 'string', const: '[DONE]', description }
+}
+
 /**
  * Wraps `transform` (or none) so that every route declaring `schema.sse` gets its
  * stream in the document: a `200` response whose `text/event-stream` content is one
- * object per event (`event`, `data`, `id`, `retry`), the plugin's `stream-error` included.
+ * object per event (`event`, `data`, `id`, `retry`), the plugin's `stream-error` and `end` included.
  *
  * ```ts
  * await app.register(swagger, { openapi: { openapi: '3.2.0' }, transform: withSseStreams() })
@@ -98,7 +104,7 @@ function withStreamResponse (schema: FastifySchema, stream: { description: strin
 function streamResponse (sse: unknown, dialect: Dialect, route: string): { description: string, content: JsonSchema } {
   if (!isObject(sse)) throw new FST_SSE_INVALID_SCHEMA(route, 'it must be an object mapping event names to schemas')
   const events = Object.entries(sse).map(([name, schema]) => eventObject(name, dataSchema(schema, dialect), dialect))
-  events.push(eventObject('stream-error', jsonData(STREAM_ERROR, dialect), dialect))
+  events.push(eventObject('stream-error', jsonData(STREAM_ERROR, dialect), dialect), eventObject('end', endData(dialect), dialect))
   const event: JsonSchema = { oneOf: events }
   const names = events.map(branch => branch.title).join(', ')
   const description = `A stream of Server-Sent Events: ${names}`

@@ -11,6 +11,7 @@ export interface StreamSettings {
   readonly validate: boolean
   readonly onInvalidEvent: SseInvalidEventPolicy
   readonly sendTimeout: number
+  readonly endMarker: boolean
   readonly done: string | undefined
   readonly failure: SseFailure | undefined
 }
@@ -27,6 +28,7 @@ const DEFAULTS: StreamSettings = {
   validate: true,
   onInvalidEvent: 'end',
   sendTimeout: 60_000, // nginx's send_timeout
+  endMarker: true,
   done: undefined,
   failure: undefined
 }
@@ -34,7 +36,7 @@ const DEFAULTS: StreamSettings = {
 /** The longest delay a Node timer takes. */
 const MAX_INTERVAL = 2 ** 31 - 1
 
-const SHARED_KEYS = ['heartbeatInterval', 'retry', 'validate', 'onInvalidEvent', 'sendTimeout']
+const SHARED_KEYS = ['heartbeatInterval', 'retry', 'validate', 'onInvalidEvent', 'sendTimeout', 'endMarker']
 const PLUGIN_KEYS = new Set([...SHARED_KEYS, 'maxStreams'])
 const STREAM_KEYS = new Set([...SHARED_KEYS, 'done', 'failure'])
 
@@ -63,7 +65,7 @@ function checkKeys (options: object | undefined | null, allowed: ReadonlySet<str
 
 function merge (base: StreamSettings, options: SseStreamOptions | undefined | null): StreamSettings {
   if (options === undefined || options === null) return base
-  const { heartbeatInterval, retry, validate, onInvalidEvent, sendTimeout, done, failure } = options
+  const { heartbeatInterval, retry, validate, onInvalidEvent, sendTimeout, endMarker, done, failure } = options
   checkMilliseconds('heartbeatInterval', heartbeatInterval)
   checkMilliseconds('sendTimeout', sendTimeout)
   if (retry !== undefined && !isNonNegativeInteger(retry)) {
@@ -71,6 +73,9 @@ function merge (base: StreamSettings, options: SseStreamOptions | undefined | nu
   }
   if (validate !== undefined && typeof validate !== 'boolean') {
     throw new FST_SSE_INVALID_OPTION(`validate must be a boolean, got ${typeof validate}`)
+  }
+  if (endMarker !== undefined && typeof endMarker !== 'boolean') {
+    throw new FST_SSE_INVALID_OPTION(`endMarker must be a boolean, got ${typeof endMarker}`)
   }
   if (onInvalidEvent !== undefined && onInvalidEvent !== 'end' && onInvalidEvent !== 'skip') {
     throw new FST_SSE_INVALID_OPTION(`onInvalidEvent must be 'end' or 'skip', got ${JSON.stringify(onInvalidEvent)}`)
@@ -87,6 +92,7 @@ function merge (base: StreamSettings, options: SseStreamOptions | undefined | nu
     validate: validate ?? base.validate,
     onInvalidEvent: onInvalidEvent ?? base.onInvalidEvent,
     sendTimeout: sendTimeout ?? base.sendTimeout,
+    endMarker: endMarker ?? base.endMarker,
     done: done ?? base.done,
     failure: failure ?? base.failure
   }

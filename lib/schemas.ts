@@ -8,8 +8,14 @@ import { isStandardSchema, isKnownAsync, standardSchemaCheck } from './schema-st
 import { isTypeBox034, isTypeBox1, preloadTypeBox1, typeBox034Check, typeBox1Check } from './schema-typebox.js'
 import { eventField, isFieldValue } from './wire.js'
 
-/** Names an event may not have: the plugin's own failure event, and the name EventSource uses for broken connections. */
-export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set(['stream-error', 'error'])
+/** Names an event may not have: the plugin's own failure and end events, and the name EventSource uses for broken connections. */
+export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set(['stream-error', 'end', 'error'])
+
+const RESERVED_WHY: Record<string, string> = {
+  'stream-error': 'the plugin sends it when a stream fails',
+  end: 'the plugin sends it when a stream\'s source finishes',
+  error: 'EventSource fires "error" for broken connections'
+}
 
 /** How many schema errors of one event are logged. */
 const MAX_LOGGED_ERRORS = 10
@@ -44,7 +50,7 @@ export function compileEventSchemas (sse: unknown, route: string): EventValidato
       throw new FST_SSE_INVALID_SCHEMA(route, `event name ${JSON.stringify(name)} must be non-empty, without CR, LF or NUL`)
     }
     if (RESERVED_EVENT_NAMES.has(name)) {
-      throw new FST_SSE_INVALID_SCHEMA(route, `event name "${name}" is reserved (${name === 'error' ? 'EventSource fires "error" for broken connections' : 'the plugin sends it when a stream fails'})`)
+      throw new FST_SSE_INVALID_SCHEMA(route, `event name "${name}" is reserved (${RESERVED_WHY[name]})`)
     }
     validators.set(name, { ...compileSchema(schema, name, route), eventLine: eventField(name) })
   }

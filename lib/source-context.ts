@@ -32,3 +32,19 @@ export class StreamSourceContext implements SseSourceContext {
 export function returnsOnEnd (context: SseSourceContext): boolean {
   return context instanceof StreamSourceContext
 }
+
+/** Marks a source function that never finishes on its own (see `endless`). */
+const kEndless = Symbol('fastify-typed-sse.endless')
+
+/**
+ * Marks a source function whose iterator never finishes on its own, like a hub
+ * subscription: whenever it returns, the stream was cut, so the stream writes no end
+ * marker (api.md rule 8) and the client reconnects.
+ */
+export function endless<Source extends (...args: any[]) => unknown> (source: Source): Source {
+  return Object.assign(source, { [kEndless]: true })
+}
+
+export function isEndless (source: unknown): boolean {
+  return typeof source === 'function' && (source as { [kEndless]?: boolean })[kEndless] === true
+}

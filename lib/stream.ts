@@ -11,7 +11,7 @@ import type { Beating, Heartbeat } from './heartbeat.js'
 import { parseLastEventId } from './last-event-id.js'
 import type { StreamSettings } from './options.js'
 import { encodeItem } from './encode.js'
-import { StreamSourceContext, type SignalOwner } from './source-context.js'
+import { StreamSourceContext, isEndless, type SignalOwner } from './source-context.js'
 import type { EventValidators } from './schemas.js'
 import type { Sending, SendTimeouts } from './send-timeout.js'
 import type { StreamStats } from './stats.js'
@@ -52,6 +52,8 @@ const COALESCE_LIMIT = 16 * 1024
 /** The message of the failure event for errors not marked safe to show. */
 const GENERIC_FAILURE = 'Internal Server Error'
 const FAILURE_EVENT = 'stream-error'
+/** The last block of a stream whose source finished on its own (api.md rule 8): not a cut, do not reconnect. */
+const END_MARKER = 'event: end\ndata: [DONE]\n\n'
 
 /** What the source's signal says when the stream ends, by reason. */
 const ABORT_MESSAGES: Record<SseEndReason, string> = {
@@ -103,6 +105,8 @@ export class SseStream implements Beating, SignalOwner, Sending {
   private iterator: SourceIterator | undefined
   /** The iterator finished, threw, or was returned: never call return() on it (again). */
   private iteratorSettled = false
+  /** The source never finishes on its own (a hub subscription): its end is a cut, with no end marker. */
+  private endless = false
   /** Nothing more is pulled or written. */
   private ended = false
   /** Bytes held back to be written with the next events of this tick. */
@@ -157,6 +161,7 @@ export class SseStream implements Beating, SignalOwner, Sending {
     try {
       let iterable = source
       if (typeof source === 'function') {
+        this.endless = isEndless(source)
         iterable = source(new StreamSourceContext(this, parseLastEventId(reply.request.headers['last-event-id'])))
       }
       this.iterator = iteratorOf(iterable)
@@ -329,13 +334,18 @@ export class SseStream implements Beating, SignalOwner, Sending {
     else if (!this.active && !this.ended) this.raw.flushHeaders?.() // nothing written yet: the headers alone
   }
 
+  /**
+   * The source finished: its end marker, the `done` sentinel if asked for, else `event: end`;
+   * none when an endless source (a hub subscription) returns, which is a cut.
+   */
   private finish (): void {
-    const done = this.settings.done
-    this.end(done === undefined ? '' : dataLines(done) + '\n', 'finished')
+    const { done, endMarker } = this.settings
+    const tail = this.endless ? '' : done !== undefined ? dataLines(done) + '\n' : endMarker ? END_MARKER : ''
+    this.end(tail, 'finished')
   }
 
   /**
-   * Writes what is held back plus `tail` (the done sentinel or the failure event, an
+   * Writes what is held back plus `tail` (the end marker or the failure event, an
    * event either way), ends the response, and tears the stream down.
    */
   private end (tail: string, reason: SseEndReason): void {

@@ -62,9 +62,14 @@ test('a stalled reader stops the pulls at a bounded count, and on resuming every
   // Reading again: every event arrives, in order, intact.
   let nextId = 0
   let received = 0
+  let markerSeen = false
   const problems: string[] = []
   const parser = createParser({
     onEvent: (event) => {
+      if (event.event === 'end' && event.data === '[DONE]' && received === total) { // the source finished
+        markerSeen = true
+        return
+      }
       if (event.id !== String(nextId) && problems.length < 5) problems.push(`event ${received} has id ${String(event.id)}, expected ${nextId}`)
       if (event.data !== PAYLOAD && problems.length < 5) problems.push(`event ${received} has damaged data`)
       nextId = Number(event.id) + 1
@@ -79,6 +84,7 @@ test('a stalled reader stops the pulls at a bounded count, and on resuming every
   t.same(problems, [], 'ids are consecutive and every event is intact')
   t.equal(received, total, 'no event was lost')
   t.ok(finished, 'the source ran to its end once the client read again')
+  t.ok(markerSeen, 'and the stream ended with the end marker')
 })
 
 test('a raw client that connects and never reads holds the source still', async (t) => {

@@ -6,7 +6,7 @@ import { test } from 'tap'
 import Fastify from 'fastify'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fastifyTypedSse from '../index.js'
-import { listen } from './helpers/server.js'
+import { listen, withoutEndMarker } from './helpers/server.js'
 
 type Parsed = Pick<EventSourceMessage, 'event' | 'id' | 'data'>
 const FAILURE: Parsed = { event: 'stream-error', id: undefined, data: '{"message":"Internal Server Error"}' }
@@ -14,7 +14,8 @@ const BEFORE: Parsed = { event: undefined, id: '1', data: 'before' }
 const AFTER: Parsed = { event: undefined, id: undefined, data: 'after' }
 
 async function receive (response: Response): Promise<{ text: string, events: Parsed[] }> {
-  const text = await response.text()
+  // What the source sent: a finished stream's end marker is not part of it.
+  const { body: text } = withoutEndMarker(await response.text())
   const events: Parsed[] = []
   createParser({ onEvent: ({ event, id, data }) => events.push({ event, id, data }) }).feed(text)
   return { text, events }
@@ -87,6 +88,7 @@ test('bad stream options are FST_SSE_INVALID_OPTION, as a JSON 500', async (t) =
     'unknown policy': { onInvalidEvent: 'drop' },
     'number done': { done: 5 },
     'done with a lone surrogate': { done: '\ud800' },
+    'string endMarker': { endMarker: 'no' },
     'unknown key': { heartbeat: 1000 },
     'a string': 'skip',
     'a number': 5
@@ -110,6 +112,7 @@ test('bad plugin options are FST_SSE_INVALID_OPTION at registration', async (t) 
     'negative retry': { retry: -1 },
     'string heartbeat': { heartbeatInterval: '15000' },
     'number validate': { validate: 1 },
+    'null endMarker': { endMarker: null },
     'unknown policy': { onInvalidEvent: 'ignore' },
     'done is per stream only': { done: '[DONE]' },
     'unknown key': { heartbeatIntervall: 1000 }

@@ -1,13 +1,15 @@
 // The demo's routes with the Node clients people use: the `eventsource` package,
-// undici's EventSource, and eventsource-parser over fetch for the POST chat.
+// undici's EventSource, eventsource-parser over fetch for the POST chat, and curl.
 
 import { test } from 'tap'
+import { execFile } from 'node:child_process'
 import { EventSource } from 'eventsource'
 import { EventSourceParserStream } from 'eventsource-parser/stream'
 import { EventSource as UndiciEventSource, type MessageEvent } from 'undici'
 import { replyFor } from '../example/model.js'
 import { startDemo } from './helpers/demo.js'
 import { waitFor } from './helpers/events.js'
+import { requireProgram } from './helpers/programs.js'
 
 // undici marks its EventSource experimental with a warning (code UNDICI-ES); anything else is a finding.
 const warnings: Error[] = []
@@ -159,3 +161,49 @@ test('eventsource-parser over fetch: aborting the request stops the generator on
   })
   t.same(chat, { running: 0, completed: 0, stopped: 1 })
 })
+
+test('eventsource: a finished stream\'s end marker reaches an `end` listener, never onmessage; closing there stops the reconnects', async (t) => {
+  const lastEventIds: Array<string | undefined> = []
+  const { url } = await startDemo(t, { counterIntervalMs: 20 }, recordLastEventIds('/counter', lastEventIds))
+  const source = new EventSource(`${url}/counter?until=3`)
+  t.teardown(() => source.close())
+  const counts: number[] = []
+  let messages = 0
+  source.addEventListener('count', (event) => counts.push(JSON.parse(event.data).n))
+  source.onmessage = () => { messages++ }
+  const ended = new Promise<string>(resolve => source.addEventListener('end', (event) => {
+    source.close() // what typedEventSource does for a page
+    resolve(event.data)
+  }))
+  t.equal(await closedWithin(10_000, 'the end marker', ended), '[DONE]')
+  t.same(counts, [1, 2, 3])
+  t.equal(messages, 0, 'the marker is a named event: onmessage never sees it')
+  await new Promise(resolve => setTimeout(resolve, 600)) // three reconnection delays of the demo's retry
+  t.same(lastEventIds, [undefined], 'one request: no reconnect')
+})
+
+test('curl: a finished stream ends with the end marker and curl exits 0; a stream cut by app.close() has none', async (t) => {
+  const curl = requireProgram(t, 'curl', 'apt-get install -y curl')
+  if (curl === undefined) return
+  const { url, app } = await startDemo(t, { counterIntervalMs: 20 })
+  const finished = await run(curl!, ['-sN', `${url}/counter?until=2`])
+  t.equal(finished.code, 0)
+  t.equal(finished.stdout, 'retry: 200\nevent: count\nid: 1\ndata: {"n":1,"resumedAfter":null}\n\nevent: count\nid: 2\ndata: {"n":2,"resumedAfter":null}\n\nevent: end\ndata: [DONE]\n\n')
+
+  const cut = run(curl!, ['-sN', `${url}/counter`])
+  await new Promise(resolve => setTimeout(resolve, 500))
+  await app.close()
+  const { code, stdout } = await cut
+  t.equal(code, 0, 'the response ended cleanly')
+  t.match(stdout, /^retry: 200\nevent: count\nid: 1\n/)
+  t.notMatch(stdout, /event: end/, 'no end marker: a cut')
+})
+
+function run (program: string, args: string[]): Promise<{ code: number | null, stdout: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(program, args, { timeout: 10_000 }, (error, stdout) => {
+      if (error !== null && typeof error.code !== 'number') reject(error)
+      else resolve({ code: error === null ? 0 : error.code as number, stdout })
+    })
+  })
+}

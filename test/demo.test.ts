@@ -154,6 +154,7 @@ test('POST /drop ends the streams; coming back with Last-Event-ID continues with
   t.equal(drop.dropped, 1, 'one stream was open')
   await first.readToEnd(5000)
   t.equal(first.error, undefined, 'the server ended the response cleanly')
+  t.notOk(first.events.some(e => e.event === 'end'), 'without the end marker: a cut, not a finish')
   const seen = first.events.map(e => Number(e.id))
   t.same(seen, seen.map((_n, i) => i + 1), 'ids 1, 2, 3, ... in order')
   t.same(first.events.map(e => JSON.parse(e.data).resumedAfter), seen.map(() => null))
@@ -167,12 +168,12 @@ test('POST /drop ends the streams; coming back with Last-Event-ID continues with
 test('a finite counter answers 204 to a client that has seen every event', async (t) => {
   const { url } = await startDemo(t)
   const { events } = await readEvents(await fetch(`${url}/counter?until=3`))
-  t.same(events.map(e => e.id), ['1', '2', '3'], 'the stream ends after its last event')
+  t.same(events.map(e => [e.event, e.id]), [['count', '1'], ['count', '2'], ['count', '3'], ['end', undefined]], 'the stream ends after its last event, with the end marker')
   const done = await fetch(`${url}/counter?until=3`, { headers: { 'last-event-id': '3' } })
   t.equal(done.status, 204, 'which tells EventSource to stop reconnecting')
   t.equal(done.headers.get('content-type'), null)
   const partly = await readEvents(await fetch(`${url}/counter?until=3`, { headers: { 'last-event-id': '1' } }))
-  t.same(partly.events.map(e => e.id), ['2', '3'])
+  t.same(partly.events.map(e => e.id), ['2', '3', undefined])
 })
 
 test('npm start: example/server.ts listens on PORT and HOST and prints the URL', async (t) => {

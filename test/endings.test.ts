@@ -1,14 +1,16 @@
 // Rules 7 and 8: how a stream ends. A failing source ends it with one
 // `stream-error` event that gives nothing away (and is logged through
-// request.log); a finished source may end it with the `done` sentinel, and only
-// then. The plugin writes no other events of its own.
+// request.log); a finished source ends it with the end marker (`event: end`,
+// `data: [DONE]`) or, when asked for, the `done` sentinel, and only then: any
+// other end is a cut. The plugin writes no other events of its own.
 
 import { test, type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
 import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Type } from '@sinclair/typebox'
 import type { ServerResponse } from 'node:http'
-import { listen, readEvents } from './helpers/server.js'
+import { END_MARKER, listen, readEvents } from './helpers/server.js'
 
 const GENERIC_FAILURE = 'event: stream-error\ndata: {"message":"Internal Server Error"}\n\n'
 const SECRET = 'password=hunter2 at db.internal:5432'
@@ -164,7 +166,7 @@ test('done: the sentinel follows a source that finished normally, byte for byte 
   t.equal(parsed.raw, 'data: a\n\nevent: x\nid: 7\ndata: {"n":1}\n\ndata: [DONE]\n\n', 'the events, then data: [DONE] and a blank line')
   t.same(parsed.events.at(-1), { event: undefined, id: undefined, data: '[DONE]' }, 'a client sees a last message [DONE]')
   const without = await readEvents(await fetch(url + '/without'))
-  t.equal(without.raw, 'data: a\n\n', 'no sentinel unless asked for')
+  t.equal(without.raw, 'data: a\n\n' + END_MARKER, 'no sentinel unless asked for: the end marker instead')
 })
 
 test('done: no sentinel after a failure or an invalid event that ends the stream', async (t) => {
@@ -268,7 +270,7 @@ test('a POST route streams the AI-chat pattern and ends with [DONE]', async (t) 
   t.ok(parsed.raw.endsWith('}\n\ndata: [DONE]\n\n'), 'the body ends with the sentinel, byte for byte')
 })
 
-test('the plugin writes no events of its own: heartbeats and retry are not events', async (t) => {
+test('the plugin writes no events of its own besides the end marker: heartbeats and retry are not events', async (t) => {
   const { app, url } = await listen((app) => {
     app.get('/', async (_request, reply) => reply.sseStream(async function * () {
       yield { event: 'a', data: 'one' }
@@ -279,8 +281,48 @@ test('the plugin writes no events of its own: heartbeats and retry are not event
   t.teardown(() => app.close())
 
   const parsed = await readEvents(await fetch(url))
-  t.same(parsed.events.map(event => [event.event, event.data]), [['a', 'one'], [undefined, 'two']], 'only the source\'s events')
+  t.same(parsed.events.map(event => [event.event, event.data]), [['a', 'one'], [undefined, 'two'], ['end', '[DONE]']], 'only the source\'s events, then the end marker')
   t.ok(parsed.comments.length >= 2, `heartbeat comments were sent (${parsed.comments.length})`)
   t.same(parsed.retries, [2500])
-  t.same(parsed.raw.match(/^event: .*$/gm), ['event: a'], 'no event: line besides the source\'s')
+  t.same(parsed.raw.match(/^event: .*$/gm), ['event: a', 'event: end'], 'no event: line besides the source\'s and the end marker')
+})
+
+test('the end marker: written once when the source finishes, turned off per registration or per stream', async (t) => {
+  const routes = (app: FastifyInstance): void => {
+    app.get('/', async (_request, reply) => reply.sseStream([{ data: 'a' }, { event: 'x', data: 'b', id: 1 }]))
+    app.get('/empty', async (_request, reply) => reply.sseStream([]))
+    app.get('/off', async (_request, reply) => reply.sseStream([{ data: 'a' }], { endMarker: false }))
+    app.get('/on', async (_request, reply) => reply.sseStream([{ data: 'a' }], { endMarker: true }))
+    app.get('/done', async (_request, reply) => reply.sseStream([{ data: 'a' }], { done: '[DONE]', endMarker: true }))
+  }
+  const on = await listen(routes, { plugin: { heartbeatInterval: 0 } })
+  t.teardown(() => on.app.close())
+  const off = await listen(routes, { plugin: { heartbeatInterval: 0, endMarker: false } })
+  t.teardown(() => off.app.close())
+
+  t.equal(await (await fetch(on.url)).text(), 'data: a\n\nevent: x\nid: 1\ndata: b\n\nevent: end\ndata: [DONE]\n\n', 'the events, then event: end and data: [DONE] and the blank line')
+  t.equal(await (await fetch(on.url + '/empty')).text(), END_MARKER, 'a source with no events: the marker alone')
+  t.equal(await (await fetch(on.url + '/off')).text(), 'data: a\n\n', 'endMarker: false on the stream: the old bytes')
+  t.equal(await (await fetch(on.url + '/done')).text(), 'data: a\n\ndata: [DONE]\n\n', 'the done sentinel is the end: no second block')
+  t.equal(await (await fetch(off.url)).text(), 'data: a\n\nevent: x\nid: 1\ndata: b\n\n', 'endMarker: false on the registration: the old bytes')
+  t.equal(await (await fetch(off.url + '/on')).text(), 'data: a\n\n' + END_MARKER, 'and a stream can turn it back on')
+})
+
+test('no end marker when the server closes: app.close() while the stream is open is a cut', async (t) => {
+  let started!: () => void
+  const open = new Promise<void>(resolve => { started = resolve })
+  const { app, url } = await listen((app) => {
+    app.get('/', async (_request, reply) => reply.sseStream(async function * (context) {
+      yield { data: 'first' }
+      started()
+      // A source that would finish normally once the server ends it.
+      await new Promise(resolve => context.signal.addEventListener('abort', resolve, { once: true }))
+    }, { heartbeatInterval: 0 }))
+  })
+  const response = await fetch(url)
+  const body = readEvents(response)
+  await open
+  await app.close()
+  const parsed = await body
+  t.equal(parsed.raw, 'data: first\n\n', 'the events, and no marker: the client must reconnect')
 })

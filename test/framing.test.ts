@@ -7,7 +7,7 @@ import { EventSource } from 'eventsource'
 import type { FastifyInstance } from 'fastify'
 import type { SseComment, SseEvent, SseOptions } from '../index.js'
 import { InvalidItem, commentLines, dataField, dataLines, eventField, frameEvent, isFieldValue, isNonNegativeInteger, retryLine } from '../lib/wire.js'
-import { listen } from './helpers/server.js'
+import { listen, withoutEndMarker } from './helpers/server.js'
 
 type Item = SseEvent | SseComment
 
@@ -36,9 +36,11 @@ function parse (text: string): Omit<Received, 'bytes' | 'text'> {
 /** The body as bytes, decoded strictly (malformed UTF-8 fails the test), and parsed. */
 async function receive (url: string): Promise<Received> {
   const response = await fetch(url)
-  const bytes = Buffer.from(await response.arrayBuffer())
-  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)
-  return { bytes, text, ...parse(text) }
+  const whole = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await response.arrayBuffer())
+  // What the items became: the end marker of the finished source is not one of them (endings.test.ts).
+  const { body: text, finished } = withoutEndMarker(whole)
+  if (!finished) throw new Error(`the body does not end with the end marker: ${JSON.stringify(whole)}`)
+  return { bytes: Buffer.from(text), text, ...parse(text) }
 }
 
 /** Serves each named list of items at /NAME. */

@@ -67,7 +67,7 @@ test('a stream answers 200 with the event-stream headers', async (t) => {
   t.equal(answer.headers['x-accel-buffering'], 'no')
   t.equal(answer.headers.connection, 'keep-alive', 'HTTP/1.1 keeps the connection alive')
   t.equal(answer.headers['content-length'], undefined, 'a stream has no length')
-  t.same(dataOf(answer.body), ['x'])
+  t.same(dataOf(answer.body), ['x', '[DONE]'])
 })
 
 test('no connection: keep-alive when the client asks to close', async (t) => {
@@ -77,7 +77,7 @@ test('no connection: keep-alive when the client asks to close', async (t) => {
   const answer = await request(url, { agent: false, headers: { connection: 'close' } })
   t.equal(answer.status, 200)
   t.not(answer.headers.connection, 'keep-alive')
-  t.same(dataOf(answer.body), ['x'])
+  t.same(dataOf(answer.body), ['x', '[DONE]'])
 
   const mixedCase = await request(url, { agent: false, headers: { connection: 'Close' } })
   t.not(mixedCase.headers.connection, 'keep-alive', 'the token is case-insensitive')
@@ -91,7 +91,7 @@ test('no connection: keep-alive on HTTP/1.0', async (t) => {
   t.match(head, /^HTTP\/1\.1 200 /)
   t.match(head, /\r\ncontent-type: text\/event-stream; charset=utf-8\r\n/i)
   t.notMatch(head, /\r\nconnection: keep-alive/i)
-  t.equal(body, 'data: x\n\n', 'the body is the stream, unchunked, and the connection closes after it')
+  t.equal(body, 'data: x\n\nevent: end\ndata: [DONE]\n\n', 'the body is the stream, unchunked, and the connection closes after it')
 })
 
 test('headers go out before the first event', async (t) => {
@@ -127,7 +127,7 @@ test('headers go out before the first event', async (t) => {
   const ended = new Promise((resolve) => response.on('end', resolve))
   release()
   await ended
-  t.same(dataOf(body), ['late'])
+  t.same(dataOf(body), ['late', '[DONE]'])
 })
 
 test('headers set earlier are kept, and the status is 200', async (t) => {
@@ -151,13 +151,13 @@ test('headers set earlier are kept, and the status is 200', async (t) => {
   t.equal(answer.headers['x-request-tag'], 'abc')
   t.same(answer.headers['set-cookie'], ['a=1', 'b=2'], 'multi-value headers survive')
   t.equal(answer.headers['content-type'], 'text/event-stream; charset=utf-8')
-  t.same(dataOf(answer.body), ['x'])
+  t.same(dataOf(answer.body), ['x', '[DONE]'])
 
   const override = await request(`${url}/override`, { agent: false })
   t.equal(override.headers['content-type'], 'text/event-stream; charset=utf-8')
   t.equal(override.headers['cache-control'], 'no-cache, no-transform')
   t.equal(override.headers['content-length'], undefined)
-  t.same(dataOf(override.body), ['x'])
+  t.same(dataOf(override.body), ['x', '[DONE]'])
 })
 
 test('@fastify/cors headers reach the stream', async (t) => {
@@ -186,7 +186,7 @@ test('@fastify/cors headers reach the stream', async (t) => {
   t.equal(actual.headers['access-control-allow-credentials'], 'true')
   t.equal(actual.headers['access-control-expose-headers'], 'x-stream')
   t.match(actual.headers.vary, /origin/i)
-  t.same(dataOf(actual.body), ['x'])
+  t.same(dataOf(actual.body), ['x', '[DONE]'])
 
   // The stream carries exactly the CORS headers a plain JSON route gets.
   const json = await request(`${url}/json`, { agent: false, headers: { origin } })
@@ -237,7 +237,7 @@ test('HEAD gets the headers and never starts the source', async (t) => {
 
   // The same routes do stream on GET, so the counters above could have moved.
   for (const path of ['/function', '/generator', '/async-generator']) {
-    t.same(dataOf((await request(`${url}${path}`, { agent: false })).body), ['x'], `${path}: GET streams`)
+    t.same(dataOf((await request(`${url}${path}`, { agent: false })).body), ['x', '[DONE]'], `${path}: GET streams`)
   }
   t.equal(functionCalls, 1)
   t.equal(bodiesRun, 2)

@@ -14,8 +14,11 @@ interface SseClient {
   response: IncomingMessage
   /** When the response headers arrived. */
   openedAt: number
+  /** The events, without the end marker. */
   events: Array<EventSourceMessage & { at: number }>
   commentTimes: number[]
+  /** The end marker came: the source finished. */
+  finished: boolean
   ended: boolean
   closed: boolean
   /** Starts reading (a client opened with `read: false` is stalled until then). */
@@ -36,11 +39,15 @@ async function connect (url: string, options: { read?: boolean } = {}): Promise<
     openedAt: performance.now(),
     events: [],
     commentTimes: [],
+    finished: false,
     ended: false,
     closed: false,
     read: () => {
       const parser = createParser({
-        onEvent: (event) => client.events.push({ ...event, at: performance.now() }),
+        onEvent: (event) => {
+          if (event.event === 'end' && event.data === '[DONE]' && !client.finished) client.finished = true
+          else client.events.push({ ...event, at: performance.now() })
+        },
         onComment: () => client.commentTimes.push(performance.now())
       })
       response.setEncoding('utf8')
@@ -187,7 +194,8 @@ test('with heartbeats, Fastify\'s connectionTimeout does not end a stream idle f
   await waitFor(() => kept.closed && cut.closed, 15_000, 'both streams to end')
 
   t.same(kept.events.map(event => event.data), ['still here'], 'the stream kept by heartbeats got its event')
-  t.ok(kept.ended, 'and ended normally')
+  t.ok(kept.ended && kept.finished, 'and ended normally, with the end marker')
+  t.notOk(cut.finished, 'the cut stream has no end marker')
   t.same(cut.events, [], 'without heartbeats the idle stream was cut before its event')
   t.notOk(cut.ended, 'without heartbeats the response did not end normally')
 })

@@ -40,7 +40,7 @@ test('inject on a finite stream returns the whole body with the stream\'s header
   t.equal(response.headers['cache-control'], 'no-cache, no-transform')
   t.equal(response.headers['x-accel-buffering'], 'no')
   t.equal(response.headers['content-length'], undefined)
-  t.equal(response.body, 'data: one\n\nevent: two\nid: 2\ndata: {"n":2}\n\ndata: three\ndata: lines\n\n')
+  t.equal(response.body, 'data: one\n\nevent: two\nid: 2\ndata: {"n":2}\n\ndata: three\ndata: lines\n\nevent: end\ndata: [DONE]\n\n')
 })
 
 test('inject on a typed route, with and without the TypeBox type provider', async (t) => {
@@ -60,13 +60,15 @@ test('inject on a typed route, with and without the TypeBox type provider', asyn
   t.equal(provider.statusCode, 200)
   t.strictSame(eventsOf(provider.body), [
     { event: 'tick', id: undefined, data: '{"value":1}' },
-    { event: 'note', id: '3', data: 'hi' }
+    { event: 'note', id: '3', data: 'hi' },
+    { event: 'end', id: undefined, data: '[DONE]' }
   ])
 
   const plain = await app.inject('/plain')
   t.strictSame(eventsOf(plain.body), [
     { event: 'tick', id: undefined, data: '{"value":2}' },
-    { event: undefined, id: undefined, data: 'unnamed' }
+    { event: undefined, id: undefined, data: 'unnamed' },
+    { event: 'end', id: undefined, data: '[DONE]' }
   ])
 
   const invalid = await app.inject('/invalid')

@@ -6,7 +6,7 @@
 import { test } from 'tap'
 import { createParser } from 'eventsource-parser'
 import type { SseComment, SseEvent } from '../index.js'
-import { listen } from './helpers/server.js'
+import { listen, withoutEndMarker } from './helpers/server.js'
 
 type Item = SseEvent | SseComment
 /** Any item's fields, to read them without narrowing. */
@@ -187,8 +187,11 @@ test(`random names, ids, payloads and comments never break the framing (seed ${S
       streams.set(key, items)
       const expected = expectationOf(items as LooseItem[], dataAsJson)
 
-      const bytes = Buffer.from(await (await fetch(`${url}/${key}`)).arrayBuffer())
-      const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)
+      const whole = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await (await fetch(`${url}/${key}`)).arrayBuffer())
+      // The source finishes (invalid items are skipped): the end marker, then what the items became.
+      const { body: text, finished } = withoutEndMarker(whole)
+      t.ok(finished, `the stream ends with the end marker (${label})`)
+      const bytes = Buffer.from(text)
       const events: Expected['events'] = []
       const comments: string[] = []
       const retries: number[] = []
@@ -251,8 +254,9 @@ test('hand-picked spoofing attempts are refused or carried as plain data', async
     { event: undefined, id: undefined, data: 'kept\n\nevent: spoofed\ndata: spoofed\n\n' },
     { event: undefined, id: undefined, data: 'kept\nid: 7\n\n' },
     { event: undefined, id: undefined, data: '{"text":"\\n\\nevent: spoofed\\n\\n"}' },
-    { event: 'last', id: 'end', data: 'kept' }
-  ])
+    { event: 'last', id: 'end', data: 'kept' },
+    { event: 'end', id: undefined, data: '[DONE]' }
+  ], 'the kept events, then the end marker')
   t.strictSame(comments, ['kept', '', 'event: spoofed', 'data: spoofed', '', ''])
   t.notOk(text.includes('lost'), 'nothing of a refused event was written')
 })

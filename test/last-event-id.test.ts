@@ -7,7 +7,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { createParser } from 'eventsource-parser'
 import { parseLastEventId } from '../lib/last-event-id.js'
-import { listen } from './helpers/server.js'
+import { listen, withoutEndMarker } from './helpers/server.js'
 
 /** A header value whose latin1 bytes are the UTF-8 encoding of `text`, as Node sends them. */
 const utf8Bytes = (text: string): string => Buffer.from(text, 'utf8').toString('latin1')
@@ -25,7 +25,8 @@ async function lastEventIdSeen (url: string, header?: string): Promise<string | 
     request.on('error', reject)
   })
   const seen: unknown[] = []
-  createParser({ onEvent: (event) => seen.push(JSON.parse(event.data).lastEventId) }).feed(body)
+  // What the source sent: a finished stream's end marker is not part of it.
+  createParser({ onEvent: (event) => seen.push(JSON.parse(event.data).lastEventId) }).feed(withoutEndMarker(body).body)
   if (seen.length !== 1) throw new Error(`expected one event, got: ${JSON.stringify(body)}`)
   return seen[0] as string | null
 }

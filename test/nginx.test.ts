@@ -43,7 +43,7 @@ if (nginxPath !== undefined) {
       t.equal(yieldedSecond, false, 'the second event did not exist yet')
       openGate()
       await reader.readToEnd(5000)
-      t.same(reader.events.map(e => [e.event, e.data]), [['first', 'one'], ['second', 'two']])
+      t.same(reader.events.map(e => [e.event, e.data]), [['first', 'one'], ['second', 'two'], ['end', '[DONE]']], 'the events, then the end marker')
     })
   }
 
@@ -94,7 +94,7 @@ if (nginxPath !== undefined) {
       return { reader, endedAfter: performance.now() - started }
     }))
 
-    t.same(kept!.reader.events.map(e => e.event), ['first', 'last'], 'with a 300 ms heartbeat: both events')
+    t.same(kept!.reader.events.map(e => e.event), ['first', 'last', 'end'], 'with a 300 ms heartbeat: both events, then the end marker')
     t.equal(kept!.reader.error, undefined, 'and a clean end')
     t.ok(kept!.reader.comments.length >= 3, `heartbeat comments came through nginx (${kept!.reader.comments.length})`)
 

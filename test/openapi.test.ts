@@ -156,11 +156,11 @@ for (const [openapi, version] of [['3.2.0', '3.2'], ['3.1.0', '3.1'], ['3.0.3', 
     for (const [path, { method, events }] of Object.entries(DEMO_STREAMS)) {
       const media = streamMedia(document, path, method)
       if (version === '3.2') {
-        t.same(eventNames(media.itemSchema), [...events, 'stream-error'], `${path}: itemSchema has one object per event`)
+        t.same(eventNames(media.itemSchema), [...events, 'stream-error', 'end'], `${path}: itemSchema has one object per event`)
         t.same(media.schema, { type: 'array', items: media.itemSchema }, `${path}: schema is the stream as an array of its events`)
       } else {
         t.notOk('itemSchema' in media, `${path}: no itemSchema before 3.2`)
-        t.same(eventNames(media.schema), [...events, 'stream-error'], `${path}: schema has one object per event`)
+        t.same(eventNames(media.schema), [...events, 'stream-error', 'end'], `${path}: schema has one object per event`)
       }
     }
     // Every stream in the document (the demo's routes above and any other) ends with the failure event.
@@ -169,7 +169,7 @@ for (const [openapi, version] of [['3.2.0', '3.2'], ['3.1.0', '3.1'], ['3.0.3', 
         const media = operation.responses?.['200']?.content?.[EVENT_STREAM]
         if (media === undefined) continue
         const events = eventNames(version === '3.2' ? media.itemSchema : media.schema)
-        t.equal(events.at(-1), 'stream-error', `${method.toUpperCase()} ${path} documents stream-error`)
+        t.same(events.slice(-2), ['stream-error', 'end'], `${method.toUpperCase()} ${path} documents stream-error and end`)
       }
     }
   })
@@ -198,6 +198,10 @@ t.test('OpenAPI 3.2: the event object of each kind of data', async (t) => {
 
   const failure = branch('/chat', 'stream-error', 'post')
   t.match(failure.properties.data, { type: 'string', contentMediaType: 'application/json', contentSchema: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] } })
+
+  const end = branch('/counter', 'end')
+  t.match(end.properties.data, { type: 'string', enum: ['[DONE]'] }, 'the end marker: its data is the text [DONE] (@fastify/swagger writes a const as an enum)')
+  t.same(end.required, ['event', 'data'])
 })
 
 t.test("every event of the running demo's streams matches its route's itemSchema", async (t) => {
@@ -225,7 +229,7 @@ t.test("every event of the running demo's streams matches its route's itemSchema
   checkEvents(t, itemSchema('/log'), log, 'GET /log')
 
   const counter = await new EventStreamReader(await fetch(`${url}/counter?until=3`)).readToEnd()
-  t.same(counter.map(event => event.id), ['1', '2', '3'])
+  t.same(counter.map(event => [event.event, event.id ?? '']), [['count', '1'], ['count', '2'], ['count', '3'], ['end', '']], 'three counts, then the end marker')
   checkEvents(t, itemSchema('/counter'), counter, 'GET /counter')
 
   const chat = await new EventStreamReader(await fetch(`${url}/chat`, {
@@ -294,7 +298,7 @@ t.test('other responses and routes without schema.sse are documented as they wer
   const { 200: stream, ...others } = after.paths[path].get.responses
   t.same(others, before.paths[path].get.responses, '401 and 404 as the route wrote them')
   t.same(Object.keys(before.paths[path].get.responses), ['401', '404'], 'without the transform, no 200 at all')
-  t.same(eventNames(stream.content[EVENT_STREAM].itemSchema), ['update', 'stream-error'])
+  t.same(eventNames(stream.content[EVENT_STREAM].itemSchema), ['update', 'stream-error', 'end'])
   t.same(Object.keys(stream.content), [EVENT_STREAM])
   const { responses: _after, ...operationAfter } = after.paths[path].get
   const { responses: _before, ...operationBefore } = before.paths[path].get
@@ -335,7 +339,7 @@ t.test("composes with the user's own transform", async (t) => {
   const document = app.swagger() as Json
   await validateDocument(t, document, '3.1')
   t.same(document.paths['/ticks'].get.tags, ['streams'], "the user's transform ran")
-  t.same(eventNames(streamMedia(document, '/ticks').schema), ['tick', 'stream-error'], 'and the stream is documented')
+  t.same(eventNames(streamMedia(document, '/ticks').schema), ['tick', 'stream-error', 'end'], 'and the stream is documented')
   t.equal(streamMedia(document, '/ticks').schema.oneOf[0].properties.data.contentMediaType, 'application/json', 'an integer is sent as JSON')
 })
 
@@ -351,7 +355,7 @@ t.test("a route's own config.swaggerTransform, wrapped, documents its stream", a
   const document = app.swagger() as Json
   await validateDocument(t, document, '3.2')
   t.equal(document.paths['/ticks'].get.summary, 'Ticks')
-  t.same(eventNames(streamMedia(document, '/ticks').itemSchema), ['tick', 'stream-error'])
+  t.same(eventNames(streamMedia(document, '/ticks').itemSchema), ['tick', 'stream-error', 'end'])
   t.same(document.paths['/unwrapped'].get.responses, { 200: { description: 'Default Response' } }, 'without the transform, no stream')
 })
 
@@ -381,7 +385,7 @@ t.test('a 200 declared with content gets the stream beside it; one declared as a
   t.equal(ok.description, 'A snapshot, or the updates', 'its description kept')
   t.same(Object.keys(ok.content), ['application/json', EVENT_STREAM], 'the route\'s media type first, the stream beside it')
   t.same(ok.content['application/json'].schema, { type: 'object', required: ['balance'], properties: { balance: { type: 'number' } } })
-  t.same(eventNames(ok.content[EVENT_STREAM].itemSchema), ['update', 'stream-error'])
+  t.same(eventNames(ok.content[EVENT_STREAM].itemSchema), ['update', 'stream-error', 'end'])
 
   const refusing = Fastify()
   await refusing.register(fastifyTypedSse)
@@ -429,7 +433,7 @@ t.test('typebox 1.x, Zod and Valibot schemas: JSON Schema where the library has 
   t.match(data.valibot.description, /valibot offers no JSON Schema/)
 
   const events = await new EventStreamReader(await fetch(`${url}/mixed`)).readToEnd()
-  t.same(events.map(event => event.event), ['tb1', 'quote', 'note', 'valibot'])
+  t.same(events.map(event => event.event), ['tb1', 'quote', 'note', 'valibot', 'end'])
   checkEvents(t, itemSchema, events, 'GET /mixed')
 })
 
@@ -447,7 +451,7 @@ t.test("a hub route documents the hub's reset, and its streams match the documen
   const document = app.swagger() as Json
   await validateDocument(t, document, '3.2')
   const itemSchema = streamMedia(document, '/rooms/{room}/events').itemSchema
-  t.same(eventNames(itemSchema), ['message', 'reset', 'stream-error'], 'reset comes with hub.events')
+  t.same(eventNames(itemSchema), ['message', 'reset', 'stream-error', 'end'], 'reset comes with hub.events')
   const reset = (itemSchema.oneOf as Json[])[1] as Json
   // HubReset, with its consts written as one-value enums (@fastify/swagger's convertConstToEnum).
   const constToEnum = (schema: unknown): unknown => JSON.parse(JSON.stringify(schema), (_key, value) => {
@@ -489,7 +493,7 @@ t.test('HEAD routes, when @fastify/swagger exposes them, document no stream', as
   await app.ready()
   const document = app.swagger() as Json
   await validateDocument(t, document, '3.2')
-  t.same(eventNames(streamMedia(document, '/ticks').itemSchema), ['tick', 'stream-error'], 'GET documents the stream')
+  t.same(eventNames(streamMedia(document, '/ticks').itemSchema), ['tick', 'stream-error', 'end'], 'GET documents the stream')
   t.same(document.paths['/ticks'].head.responses, { 200: { description: 'Default Response' } }, 'HEAD gets the headers only')
 })
 

@@ -72,7 +72,7 @@ test('the README\'s prom-client recipe exports open streams, end reasons and cou
   t.equal(value(text, 'sse_streams_ended_total{reason="failed"}'), 1)
   t.equal(value(text, 'sse_streams_ended_total{reason="clientGone"}'), 1)
   t.equal(value(text, 'sse_streams_ended_total{reason="stalled"}'), 0)
-  t.equal(value(text, 'sse_events_total'), 2 + 2 + 2 + 1 + 1, 'every event, the failure event too')
+  t.equal(value(text, 'sse_events_total'), (2 + 1) * 2 + 2 + 1 + 1, 'every event, the end markers and the failure event too')
   t.equal(value(text, 'sse_bytes_total'), app.sseStats().bytes)
   t.equal(value(text, 'sse_streams_rejected_total'), 0)
   t.equal(value(text, 'sse_stream_duration_seconds_count{reason="finished"}'), 2, 'the durations come from the diagnostics channels')

@@ -15,7 +15,8 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { z } from 'zod'
 import * as v from 'valibot'
 import fastifyTypedSse, { type SseOptions } from '../index.js'
-import { listen, readEvents } from './helpers/server.js'
+import { listen, readEvents, withoutEndMarker } from './helpers/server.js'
+import { createParser } from 'eventsource-parser'
 import { captureLogs, type LogEntry } from './helpers/logs.js'
 
 /** GET /NAME serves `items` under the route schema `sse`; request ids and log lines are kept. */
@@ -37,8 +38,11 @@ async function serve (
 }
 
 async function receive (url: string): Promise<Array<{ event: string | undefined, data: string }>> {
-  const { events } = await readEvents(await fetch(url))
-  return events.map(({ event, data }) => ({ event, data }))
+  const { raw } = await readEvents(await fetch(url))
+  // What the source sent: a finished stream's end marker is not part of it.
+  const events: Array<{ event: string | undefined, data: string }> = []
+  createParser({ onEvent: ({ event, data }) => events.push({ event, data }) }).feed(withoutEndMarker(raw).body)
+  return events
 }
 
 // The same payload shape in each kind: a number, and a list of strings under a key with a slash.

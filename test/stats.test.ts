@@ -41,7 +41,7 @@ test('sseStats and the diagnostics channels count every end reason, event and by
       yield { event: 'tick', data: { value: 1 } }
       throw new Error('boom')
     }))
-    // invalidEvent: one skipped invalid event is counted but does not end the stream; the second ends it
+    // invalidEvent: one skipped invalid event is counted but does not end the stream (which finishes with the end marker); the second ends it
     // Items the route's types refuse, as an untyped source would yield them.
     app.get('/invalid', { schema }, async (_request, reply) => reply.sseStream(async function * () {
       yield { event: 'tick', data: { value: 'one' } }
@@ -113,7 +113,7 @@ test('sseStats and the diagnostics channels count every end reason, event and by
   }
   expect('/finished finished', 3, finished.length)
   expect('/failed failed', 2, failed.length)
-  expect('/invalid finished', 1, invalid.length)
+  expect('/invalid finished', 2, invalid.length) // its event and the end marker (an event)
   expect('/invalid-end invalidEvent', 1, invalidEnd.length)
   expect('/waits clientGone', 1, Buffer.byteLength('data: waiting\n\n'))
   expect('/waits shutdown', 1, Buffer.byteLength('data: waiting\n\n'))
@@ -134,7 +134,7 @@ test('sseStats returns a copy, and nothing is published without subscribers', as
   const first = app.sseStats()
   first.ended.finished = 99
   first.open = 99
-  t.match(app.sseStats(), { open: 0, opened: 1, ended: { finished: 1 }, events: 1, bytes: Buffer.byteLength('data: one\n\n') })
+  t.match(app.sseStats(), { open: 0, opened: 1, ended: { finished: 1 }, events: 2, bytes: Buffer.byteLength('data: one\n\nevent: end\ndata: [DONE]\n\n') }, 'the event and the end marker')
 })
 
 test('each registration counts its own streams', async (t) => {

@@ -8,7 +8,7 @@ import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import fastifyTypedSse, { type SseEventSchemas, type SseOptions } from '../index.js'
-import { listen } from './helpers/server.js'
+import { listen, withoutEndMarker } from './helpers/server.js'
 import { captureLogs, type LogEntry } from './helpers/logs.js'
 
 const Tick = Type.Object({ value: Type.Number() })
@@ -20,7 +20,8 @@ interface Received {
 }
 
 async function receive (url: string): Promise<Received> {
-  const text = await (await fetch(url)).text()
+  // What the source sent: a finished stream's end marker is not part of it.
+  const { body: text } = withoutEndMarker(await (await fetch(url)).text())
   const events: Received['events'] = []
   createParser({ onEvent: ({ event, id, data }) => events.push({ event, id, data }) }).feed(text)
   return { text, events }
@@ -247,6 +248,7 @@ test('a bad schema.sse fails at registration with FST_SSE_INVALID_SCHEMA', async
   const cases: Array<[string, unknown]> = [
     ['the reserved name "error"', { error: Type.String() }],
     ['the reserved name "stream-error"', { 'stream-error': Type.String() }],
+    ['the reserved name "end"', { end: Type.String() }],
     ['a plain JSON schema', { tick: { type: 'object' } }],
     ['a null schema', { tick: null }],
     ['a string schema', { tick: 'string' }],
@@ -267,6 +269,14 @@ test('a bad schema.sse fails at registration with FST_SSE_INVALID_SCHEMA', async
     await t.rejects(async () => { await app.ready() }, { code: 'FST_SSE_INVALID_SCHEMA', message: /GET \/bad/ }, label)
     await app.close().catch(() => {})
   }
+
+  const reserved = Fastify()
+  reserved.register(fastifyTypedSse)
+  reserved.register(async (scope) => {
+    scope.get('/bad', { schema: { sse: { end: Type.String() } } }, async () => 'unreachable')
+  })
+  await t.rejects(async () => { await reserved.ready() }, { message: /event name "end" is reserved \(the plugin sends it when a stream's source finishes\)/ }, '"end" is refused with the reason')
+  await reserved.close().catch(() => {})
 
   // Valid names that look odd are fine.
   const app = Fastify()

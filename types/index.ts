@@ -31,6 +31,11 @@ export interface SseSharedOptions {
    * bytes to send is dropped; `0` turns it off. Default `60000`.
    */
   sendTimeout?: number
+  /**
+   * Write `event: end` and `data: [DONE]` when the source finishes on its own, so clients
+   * tell a finished stream (stop) from a cut one (reconnect). Default `true`.
+   */
+  endMarker?: boolean
 }
 
 /** Options of `fastify.register(fastifyTypedSse, options)`. */

@@ -389,6 +389,7 @@ describe('stream options', () => {
       expect(reply.sseStream).type.not.toBeCallableWith([], { heartbeatInterval: '15s' })
       expect(reply.sseStream).type.not.toBeCallableWith([], { retry: '3000' })
       expect(reply.sseStream).type.not.toBeCallableWith([], { validate: 'yes' })
+      expect(reply.sseStream).type.not.toBeCallableWith([], { endMarker: 'off' })
       expect(reply.sseStream).type.not.toBeCallableWith([], { heartbeat: 1000 })
       expect(reply.sseStream).type.not.toBeCallableWith([], { retry: 1000, heartbeat: 1000 })
     })
@@ -397,8 +398,8 @@ describe('stream options', () => {
 
 describe('exported types', () => {
   test('SseOptions and SseStreamOptions', () => {
-    expect<SseOptions>().type.toBe<{ heartbeatInterval?: number, retry?: number, validate?: boolean, onInvalidEvent?: 'end' | 'skip', sendTimeout?: number, maxStreams?: number }>()
-    expect<SseStreamOptions>().type.toBe<{ heartbeatInterval?: number, retry?: number, validate?: boolean, onInvalidEvent?: 'end' | 'skip', sendTimeout?: number, done?: string, failure?: SseFailure }>()
+    expect<SseOptions>().type.toBe<{ heartbeatInterval?: number, retry?: number, validate?: boolean, onInvalidEvent?: 'end' | 'skip', sendTimeout?: number, endMarker?: boolean, maxStreams?: number }>()
+    expect<SseStreamOptions>().type.toBe<{ heartbeatInterval?: number, retry?: number, validate?: boolean, onInvalidEvent?: 'end' | 'skip', sendTimeout?: number, endMarker?: boolean, done?: string, failure?: SseFailure }>()
     expect<SseFailure>().type.toBe<(error: unknown) => SseEvent>()
     expect<SseOptions>().type.not.toHaveProperty('done')
     expect<SseOptions>().type.not.toHaveProperty('failure')

@@ -18,7 +18,7 @@ type StandardResult = { value: unknown, issues?: undefined } | { issues: readonl
 
 /** The decoders of the declared events, built once per stream. */
 export function eventDecoders (events: object, validate: boolean | SseSchemaCheck): Map<string, Accept> {
-  if (typeof validate !== 'boolean' && typeof validate !== 'function') throw new TypeError('validate must be a boolean or a function (schema, data) => boolean')
+  if (typeof validate !== 'boolean' && typeof validate !== 'function') throw new TypeError('validate must be a boolean or a function (schema, data)')
   if (typeof events !== 'object' || events === null || Array.isArray(events)) {
     throw new TypeError('events must map event names to schemas')
   }
@@ -42,8 +42,7 @@ function decoderOf (name: string, schema: object, validate: boolean | SseSchemaC
     }
   }
   if (validate === true) {
-    throw new TypeError(`event "${name}": checking a TypeBox or JSON schema needs validate: Value.Check ` +
-      '(from @sinclair/typebox/value or typebox/value), or validate: false')
+    throw new TypeError(`event "${name}": checking a TypeBox or JSON schema needs validate: Value.Check (from its package's /value), or false`)
   }
   return (data) => {
     const value = decode(data)
@@ -75,22 +74,17 @@ function isStandardSchema (schema: object): schema is StandardSchema {
 
 /**
  * Whether every value the schema allows is a string, read from its shape only: a string
- * type, a string constant or enum, or a union of those. JSON Schema keywords cover TypeBox
- * 0.34 and typebox 1.x; Zod 4 and Valibot schemas say `type: 'string'` too, and name their
- * literals, enums (Valibot: picklists) and unions as read below.
+ * type or constant, or a non-empty list whose every member is (a string or a schema that
+ * is). JSON Schema keywords cover TypeBox 0.34 and typebox 1.x (`const`, `enum`, `anyOf`,
+ * `oneOf`); Zod 4 and Valibot schemas say `type: 'string'` too, and keep their literals in
+ * `values` (Zod, a Set) or `literal` (Valibot), their enums, picklists and unions in `options`.
  */
 export function isTextSchema (schema: unknown): boolean {
+  if (typeof schema === 'string') return true // a member of an enum
   if (typeof schema !== 'object' || schema === null) return false
   const shape = schema as Record<string, any>
-  if (shape.type === 'string' || typeof shape.const === 'string') return true
-  if (Array.isArray(shape.enum)) return allStrings(shape.enum)
-  const members = shape.anyOf ?? shape.oneOf ?? (shape.type === 'union' ? shape.options : undefined)
-  if (Array.isArray(members)) return members.length > 0 && members.every(isTextSchema)
-  if (shape.type === 'literal') return allStrings([...(shape.values ?? [shape.literal])]) // Zod: a Set of values; Valibot: one
-  if (shape.type === 'enum' || shape.type === 'picklist') return Array.isArray(shape.options) && allStrings(shape.options)
-  return false
-}
-
-function allStrings (values: unknown[]): boolean {
-  return values.length > 0 && values.every(value => typeof value === 'string')
+  if (shape.type === 'string' || typeof (shape.const ?? shape.literal) === 'string') return true
+  const members: unknown[] | Set<unknown> | undefined = [shape.enum, shape.anyOf, shape.oneOf, shape.options, shape.values].find(list => Array.isArray(list) || list instanceof Set)
+  const list = [...members ?? []]
+  return list.length > 0 && list.every(isTextSchema)
 }

@@ -19,9 +19,9 @@ export function streamError (data: string): SseStreamError {
 export class SseHttpError extends Error {
   override name = 'SseHttpError'
   /** The response's status. */
-  readonly status: number
+  declare readonly status: number
   /** The response's body, as text. */
-  readonly body: string
+  declare readonly body: string
 
   constructor (message: string, status: number, body: string) {
     super(message)
@@ -34,11 +34,11 @@ export class SseHttpError extends Error {
 export class SseValidationError extends Error {
   override name = 'SseValidationError'
   /** The event's name. */
-  readonly event: string
+  declare readonly event: string
   /** The event's data, as it arrived. */
-  readonly data: string
+  declare readonly data: string
   /** Why the data failed its schema, when the schema says (Standard Schema issues). */
-  readonly issues: readonly unknown[]
+  declare readonly issues: readonly unknown[]
 
   constructor (message: string, event: string, data: string, issues: readonly unknown[] = []) {
     super(message)

@@ -14,6 +14,8 @@ export function typedEventSource<Events extends SseClientEvents, Source extends 
 ): TypedEventSource<Events, Source> {
   const { validate = true, onError = rethrow } = options
   const decoders = eventDecoders(events, validate)
+  // The source finished (the server's end marker): close, or EventSource would reconnect and run it again.
+  source.addEventListener('end', (message) => { if (message.data === '[DONE]') source.close() })
   // The server's failure event ends the stream: no reconnect, as with eventStream.
   source.addEventListener('stream-error', (message) => {
     source.close()

@@ -8,7 +8,7 @@ import { eventParser, type Dispatch } from './parse.js'
 import { reconnectDelay, reconnectPolicy } from './reconnect.js'
 import type { EventStream, EventStreamOptions, SseClientEvent, SseClientEvents, SseClientItem, SseUntypedEvent } from './types.js'
 
-/** One block the parser dispatched: type, data (`undefined` for a position), id, and the last event id after it. */
+/** One block the parser dispatched: type, data (`undefined` for a position), and its own id. */
 type Block = Parameters<Dispatch>
 
 /** How one response ended: the stream is over, the response ended, or it failed (and may be retried after `wait`). */
@@ -19,8 +19,8 @@ interface Failure {
   /** The least wait the server asked for (`retry-after`), in ms. */
   wait?: number
 }
-/** What itemOf returns for the `done` sentinel. */
-const SENTINEL = Symbol('done')
+/** What itemOf returns for the server's end marker (`event: end`, `data: [DONE]`) or the `done` sentinel. */
+const SENTINEL = {}
 
 /**
  * The events of `url`, decoded, checked against `events` and typed from it; without
@@ -63,6 +63,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
         }
         const wait = reconnectDelay(retry ?? reconnect.delay, failure === undefined ? 0 : failures++, reconnect.maxDelay)
         await sleep(Math.max(wait, failure?.wait || 0), signal) // `||`: a NaN wait is none
+        if (signal.aborted) throw signal.reason
       }
     } finally {
       outer?.removeEventListener('abort', abort)
@@ -72,13 +73,12 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
 
   /** One request and its response, read to its end. `opened` is called once the response is an event stream. */
   async function * connect (signal: AbortSignal, opened: () => void): AsyncGenerator<SseClientEvent, Ending, undefined> {
-    const headers = new Headers(init.headers)
     // fetch takes header values of characters up to U+00FF only: an id with others goes
     // as its UTF-8 bytes, one character each (the old idiom below), as the server decodes it.
-    if (lastEventId !== '') headers.set('last-event-id', unescape(encodeURIComponent(lastEventId)))
+    if (lastEventId !== '') init.headers.set('last-event-id', unescape(encodeURIComponent(lastEventId)))
     let response: Response
     try {
-      response = await fetch(href, { ...init, headers, signal })
+      response = await fetch(href, { ...init, signal })
     } catch (error) {
       return { error }
     }
@@ -98,7 +98,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
     const reader = body.getReader()
     const decoder = new TextDecoder()
     const blocks: Block[] = []
-    const parser = eventParser(lastEventId, (...block) => { blocks.push(block) }, (ms) => { retry = ms })
+    const parser = eventParser((...block) => { blocks.push(block) }, (ms) => { retry = ms })
     try {
       while (true) {
         let chunk
@@ -111,8 +111,8 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
         if (chunk.done) parser.end()
         // One at a time: a consumer that breaks leaves the rest unread.
         for (let block = blocks.shift(); block !== undefined; block = blocks.shift()) {
-          const [type, data, id, last] = block
-          lastEventId = last
+          const [type, data, id] = block
+          if (id !== undefined) lastEventId = id // an id persists for the events after it, as in EventSource
           if (data === undefined) continue // a position: it only moves the last event id
           const item = itemOf(type, data, id)
           if (item === SENTINEL) return 'done'
@@ -125,9 +125,9 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
     }
   }
 
-  /** One event as an item; SENTINEL for the `done` sentinel, undefined for an undeclared event when nothing is checked. */
+  /** One event as an item; SENTINEL for the end marker or the `done` sentinel, undefined for an undeclared event when nothing is checked. */
   function itemOf (type: string, data: string, id: string | undefined): SseClientEvent | Promise<SseClientEvent> | typeof SENTINEL | undefined {
-    if (data === done && type === 'message') return SENTINEL
+    if (type === 'end' ? data === '[DONE]' : data === done && type === 'message') return SENTINEL
     if (type === 'stream-error') throw streamError(data)
     if (decoders === undefined) return { event: type, data, id }
     const accept: Accept | undefined = decoders.get(type)
@@ -152,7 +152,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
 }
 
 /** The request's method, headers, body and credentials; an object body becomes JSON. */
-function requestInit (method: string, { headers: given, body, credentials }: EventStreamOptions, reconnects: boolean): RequestInit {
+function requestInit (method: string, { headers: given, body, credentials }: EventStreamOptions, reconnects: boolean): RequestInit & { headers: Headers } {
   const headers = new Headers(given)
   if (!headers.has('accept')) headers.set('accept', 'text/event-stream')
   const prototype = typeof body === 'object' && body !== null ? Object.getPrototypeOf(body) : undefined
@@ -176,17 +176,15 @@ async function refused (response: Response, signal: AbortSignal): Promise<Failur
   return { error, wait: retryAfter * 1000 }
 }
 
-/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+/** Waits `ms`, or less if the signal aborts (the caller then checks it). */
 function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const abort = (): void => {
+  return new Promise(resolve => {
+    const timer = setTimeout(wake, ms)
+    signal.addEventListener('abort', wake)
+    function wake (): void {
       clearTimeout(timer)
-      reject(signal.reason)
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', abort)
+      signal.removeEventListener('abort', wake)
       resolve()
-    }, ms)
-    signal.addEventListener('abort', abort, { once: true })
+    }
   })
 }

@@ -11,10 +11,10 @@ const DIGITS = /^\d+$/
 
 /**
  * Called when a blank line ends a block: `data` is `undefined` when the block had no
- * data line (nothing to dispatch, but the last event id may have moved). `id` is the
- * block's own `id:` field, `lastEventId` the stream's last event id after it.
+ * data line (nothing to dispatch, but an `id` still moves the last event id). `id` is
+ * the block's own `id:` field, if it had one.
  */
-export type Dispatch = (type: string, data: string | undefined, id: string | undefined, lastEventId: string) => void
+export type Dispatch = (type: string, data: string | undefined, id: string | undefined) => void
 
 export interface EventParser {
   /** Parses the next piece of text; lines may be cut anywhere between pieces. */
@@ -23,11 +23,8 @@ export interface EventParser {
   end (): void
 }
 
-/**
- * A parser for one connection. `lastEventId` is the id it resumes from, so that events
- * without an id keep it; `retry` gets each valid `retry:` field (ms).
- */
-export function eventParser (lastEventId: string, dispatch: Dispatch, retry: (ms: number) => void): EventParser {
+/** A parser for one connection; `retry` gets each valid `retry:` field (ms). */
+export function eventParser (dispatch: Dispatch, retry: (ms: number) => void): EventParser {
   let pending = ''
   let data: string | undefined
   let type = ''
@@ -35,8 +32,7 @@ export function eventParser (lastEventId: string, dispatch: Dispatch, retry: (ms
 
   function line (text: string): void {
     if (text === '') { // a blank line ends the block
-      if (id !== undefined) lastEventId = id
-      if (data !== undefined || id !== undefined) dispatch(type || 'message', data, id, lastEventId)
+      if (data !== undefined || id !== undefined) dispatch(type || 'message', data, id)
       data = id = undefined
       type = ''
       return

@@ -9,7 +9,7 @@ import type { SsePosition, SseSourceContext, SseStatic } from '../../types/index
 import { encodeItem } from '../encode.js'
 import { FST_SSE_HUB_UNAVAILABLE, FST_SSE_INVALID_EVENT, FST_SSE_INVALID_OPTION, FST_SSE_INVALID_SCHEMA, FST_SSE_INVALID_TOPIC } from '../errors.js'
 import { compileEventSchemas, type EventValidators } from '../schemas.js'
-import { returnsOnEnd } from '../source-context.js'
+import { endless, returnsOnEnd } from '../source-context.js'
 import { InvalidItem } from '../wire.js'
 import { Cursor, type CursorSettings } from './cursor.js'
 import type { HubEngine } from './engine.js'
@@ -178,8 +178,8 @@ class HubImpl<Events extends HubEventSchemas> implements Hub<Events> {
       const signal = returnsOnEnd(context) ? undefined : context.signal
       return new Cursor(this.topicOf(topic), this.engine, settings, this.release, signal)
     }
-    // Declared as the items the client receives; see HubStreamItem.
-    return source as unknown as HubSubscription<Events>
+    // Every end of a subscription is a cut (no end marker). Declared as the items the client receives; see HubStreamItem.
+    return endless(source) as unknown as HubSubscription<Events>
   }
 
   close (): Promise<void> {

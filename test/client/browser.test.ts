@@ -14,6 +14,7 @@ import { build } from 'esbuild'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { requireProgram } from '../helpers/programs.js'
 import { waitFor } from '../helpers/wait.js'
+import type { FastifyInstance } from 'fastify'
 import { startClientTestServer, type ClientTestServer } from './helpers/app.js'
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -43,6 +44,7 @@ if (chromiumPath !== undefined) {
   let server: ClientTestServer
   let context: BrowserContext
   let page: Page
+  let pageRoutes: (app: FastifyInstance) => void
   const pageErrors: string[] = []
 
   t.before(async () => {
@@ -56,10 +58,13 @@ if (chromiumPath !== undefined) {
       logLevel: 'silent'
     })
     const script = bundle.outputFiles[0]!.text
-    server = await startClientTestServer(t, (app) => {
+    pageRoutes = (app) => {
       app.get('/page', async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE))
       app.get('/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(script))
-    })
+      // Two ticks and the end marker, with a short retry: an EventSource left open would be back within 50 ms.
+      app.get('/finite', async (_request, reply) => reply.sseStream([{ event: 'tick', id: 1, data: { n: 1 } }, { event: 'tick', id: 2, data: { n: 2 } }], { retry: 50 }))
+    }
+    server = await startClientTestServer(t, pageRoutes)
     const profile = mkdtempSync(join(tmpdir(), 'fastify-typed-sse-client-'))
     t.teardown(() => rmSync(profile, { recursive: true, force: true }))
     context = await chromium.launchPersistentContext(profile, { executablePath: chromiumPath, headless: true, args: CHROMIUM_ARGS })
@@ -188,6 +193,61 @@ if (chromiumPath !== undefined) {
       while (seen.length < 2 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
       return seen`)
     t.same(seen, ['tick:1', 'SseValidationError:{"n":"two"}'])
+  })
+
+  t.test('a finished source ends the loop after exactly one pass: no reconnect', async (t) => {
+    const before = server.requestsTo('/ticks').length
+    const ids = await inPage(`
+      const ids = []
+      for await (const item of client.eventStream('/ticks?until=3&every=1', { events: schemas.tickEvents, validate: client.Value.Check, reconnect: { delay: 20 } })) ids.push(item.id ?? '')
+      await new Promise(resolve => setTimeout(resolve, 300)) // a reconnect would come within 20 ms
+      return ids`)
+    t.same(ids, ['1', '2', '3', ''], 'the ticks and the note')
+    t.equal(server.requestsTo('/ticks').length - before, 1, 'one request: the end marker ended the loop')
+  })
+
+  t.test('typedEventSource closes the browser\'s EventSource at the end marker, so it does not reconnect', async (t) => {
+    const before = server.requestsTo('/finite').length
+    const seen = await inPage(`
+      const seen = []
+      const source = new EventSource('/finite')
+      client.typedEventSource(source, schemas.tickEvents, { validate: client.Value.Check }).on('tick', (tick) => seen.push(tick.n))
+      const deadline = Date.now() + 5000
+      while (source.readyState !== EventSource.CLOSED && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+      await new Promise(resolve => setTimeout(resolve, 500)) // ten times the server's retry
+      seen.push(source.readyState === EventSource.CLOSED ? 'closed' : 'open')
+      return seen`)
+    t.same(seen, [1, 2, 'closed'])
+    t.equal(server.requestsTo('/finite').length - before, 1, 'one request')
+  })
+
+  t.test('app.close() while the page reads is a cut: the page reconnects to the next server on the same address and resumes', async (t) => {
+    // The page of a server of its own, which is closed and replaced the way a deploy does.
+    const first = await startClientTestServer(t, pageRoutes)
+    const deployed = await context.newPage()
+    t.teardown(() => deployed.close())
+    deployed.on('pageerror', (error) => pageErrors.push(String(error)))
+    await deployed.goto(`${first.url}/page`)
+    await deployed.waitForFunction(() => (globalThis as any).ready === true)
+    await deployed.evaluate(`(() => {
+      const { client, schemas } = window
+      window.ticks = []
+      window.reading = (async () => {
+        for await (const item of client.eventStream('/ticks?until=10&every=20', { events: schemas.tickEvents, validate: client.Value.Check, reconnect: { delay: 50 } })) {
+          if (item.event === 'tick') window.ticks.push(item.data.n)
+        }
+        return 'ended'
+      })()
+    })()`)
+    const deadline = Date.now() + 10_000
+    while ((await deployed.evaluate('window.ticks.length') as number) < 3 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
+    await first.app.close()
+    const second = await startClientTestServer(t, undefined, Number(new URL(first.url).port))
+    t.equal(await deployed.evaluate('window.reading'), 'ended', 'the loop ended at the second server\'s end marker')
+    t.same(await deployed.evaluate('window.ticks'), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'every tick once, in order, across the deploy')
+    const resumed = second.requestsTo('/ticks').map(r => r.lastEventId)
+    t.equal(resumed.length, 1, 'one request to the new server: no reconnect after its end marker')
+    t.ok(Number(resumed[0]) >= 3, `it resumed with Last-Event-ID ${resumed[0]}`)
   })
 
   t.test('the page logged no errors', async (t) => {

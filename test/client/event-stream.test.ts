@@ -9,6 +9,7 @@ import { Type as Type1 } from '@fastify/type-provider-typebox' // typebox 1.x
 import * as v from 'valibot'
 import { z } from 'zod'
 import { eventStream, hubReset, SseHttpError, SseStreamError, SseValidationError, type SseClientEvent } from '../../lib/client/index.js'
+import Fastify from 'fastify'
 import { waitFor } from '../helpers/wait.js'
 import { Delta, Reset, startClientTestServer, tickEvents } from './helpers/app.js'
 
@@ -52,7 +53,8 @@ t.test('every event is decoded by its schema (text for a string schema, JSON oth
     { event: 'note', data: '84', id: undefined }
   ], 'a note is the text "42", not the number 42')
   t.equal(stream.lastEventId, '6')
-  t.same(server.requestsTo('/ticks').map(r => r.lastEventId), [undefined, '6'], 'after the end it came back once with the last id and got 204')
+  t.same(server.requestsTo('/ticks').map(r => r.lastEventId), [undefined], 'the end marker ended the loop: no second request')
+  t.same(server.sources.ticks, { started: 1, finished: 1 }, 'the source ran once')
 })
 
 t.test('Zod 4, Valibot 1 and typebox 1.x schemas decode and check like TypeBox 0.34', async (t) => {
@@ -331,4 +333,57 @@ t.test('bad options are refused with a clear TypeError', async (t) => {
   const stream = eventStream('http://127.0.0.1:9/never', { reconnect: false })
   stream[Symbol.asyncIterator]()
   t.throws(() => stream[Symbol.asyncIterator](), { message: /iterated once/ })
+})
+
+t.test('a finished source ends the loop after exactly one pass; the end event is not an item', async (t) => {
+  const server = await startClientTestServer(t)
+  const untyped = await collect(eventStream(`${server.url}/ticks?until=2&every=1`, { reconnect: { delay: 20 } }))
+  t.same(untyped.map(item => item.event), ['tick', 'tick'], 'without events too: no end item')
+  const typed = await collect(eventStream(`${server.url}/ticks?until=2&every=1`, { events: tickEvents, validate: Value.Check, reconnect: { delay: 20 } }))
+  t.same(typed.map(item => item.id), ['1', '2'])
+  await new Promise(resolve => setTimeout(resolve, 300)) // a reconnect, had there been one, would come in 20 ms
+  t.equal(server.requestsTo('/ticks').length, 2, 'one request per loop: no reconnect')
+  t.same(server.sources.ticks, { started: 2, finished: 2 }, 'the handler ran once per loop')
+})
+
+t.test('an end marker without its blank line, or with other data, is a cut: the client reconnects', async (t) => {
+  const app = Fastify()
+  const lastEventIds: Array<string | undefined> = []
+  app.get<{ Querystring: { tail: string } }>('/', async (request, reply) => {
+    const id = request.headers['last-event-id'] as string | undefined
+    lastEventIds.push(id)
+    reply.hijack()
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream' })
+    // The first response ends with a broken marker; the one after the reconnect with a whole one.
+    reply.raw.end(id === undefined ? `id: 1\ndata: one\n\n${request.query.tail}` : 'id: 2\ndata: two\n\nevent: end\ndata: [DONE]\n\n')
+  })
+  t.teardown(() => app.close())
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  for (const tail of ['event: end\ndata: [DONE]\n', 'event: end\ndata: [DONE]', 'event: end\ndata: done\n\n']) {
+    lastEventIds.length = 0
+    const items = await collect(eventStream(`${url}/?tail=${encodeURIComponent(tail)}`, { reconnect: { delay: 10 }, validate: false, events: { message: Type1.String(), end: Type1.String() } }))
+    t.same(items.map(item => item.data), tail.endsWith('\n\n') ? ['one', 'done', 'two'] : ['one', 'two'], `${JSON.stringify(tail)}: the events of both responses`)
+    t.same(lastEventIds, [undefined, '1'], `${JSON.stringify(tail)}: reconnected with Last-Event-ID, then ended at the whole marker`)
+  }
+})
+
+t.test('app.close() while the client reads is a cut: it reconnects to the next server and resumes with Last-Event-ID', async (t) => {
+  const first = await startClientTestServer(t)
+  const second = await startClientTestServer(t)
+  // One address in front of both, the way a deploy swaps the server behind a proxy.
+  let target = first.url
+  const fetchCurrent: typeof fetch = async (url, init) => await fetch(String(url).replace(/^http:\/\/[^/]+/, target), init)
+  const stream = eventStream(`${first.url}/ticks?until=8&every=20`, { events: tickEvents, validate: Value.Check, reconnect: { delay: 50 }, fetch: fetchCurrent })
+  const ticks: number[] = []
+  for await (const item of stream) {
+    if (item.event !== 'tick') continue
+    ticks.push(item.data.n)
+    if (item.data.n === 3) {
+      target = second.url
+      await first.app.close() // the deploy: the old server ends its streams and stops
+    }
+  }
+  t.same(ticks, [1, 2, 3, 4, 5, 6, 7, 8], 'every tick once, in order, across the two servers, then the end')
+  t.same(first.requestsTo('/ticks').map(r => r.lastEventId), [undefined])
+  t.same(second.requestsTo('/ticks').map(r => r.lastEventId), ['3'], 'the second server got Last-Event-ID 3, and finished the stream: no third request')
 })

@@ -21,7 +21,7 @@ const ODD_STREAM = [
 function parseAll (chunks: string[]): { events: Array<[string, string, string | undefined]>, retries: number[] } {
   const events: Array<[string, string, string | undefined]> = []
   const retries: number[] = []
-  const parser = eventParser('', (type, data, id) => { if (data !== undefined) events.push([type, data, id]) }, (ms) => retries.push(ms))
+  const parser = eventParser((type, data, id) => { if (data !== undefined) events.push([type, data, id]) }, (ms) => retries.push(ms))
   for (const chunk of chunks) parser.feed(chunk)
   parser.end()
   return { events, retries }
@@ -38,25 +38,25 @@ t.test('the same events as eventsource-parser, however the text is split', async
   t.same(mismatches, [], `the same ${expected.length} events and retry in all ${splits.length} ways of splitting the text`)
 })
 
-t.test('a block with an id and no data moves the last event id and dispatches no data', async (t) => {
+t.test('a block with an id and no data reports its id (which moves the last event id) and dispatches no data', async (t) => {
   const blocks: unknown[] = []
-  const parser = eventParser('3', (...block) => blocks.push(block), () => {})
+  const parser = eventParser((...block) => blocks.push(block), () => {})
   parser.feed('data: keeps the id it resumed from\n\nid: 41\n\nevent: x\nid\n\ndata: after a reset\n\n')
   t.same(blocks, [
-    ['message', 'keeps the id it resumed from', undefined, '3'],
-    ['message', undefined, '41', '41'],
-    ['x', undefined, '', ''],
-    ['message', 'after a reset', undefined, '']
+    ['message', 'keeps the id it resumed from', undefined],
+    ['message', undefined, '41'],
+    ['x', undefined, ''],
+    ['message', 'after a reset', undefined]
   ])
 })
 
 t.test('a final CR ends its line; an unfinished block is dropped', async (t) => {
   const blocks: unknown[] = []
-  const parser = eventParser('', (...block) => blocks.push(block), () => {})
+  const parser = eventParser((...block) => blocks.push(block), () => {})
   parser.feed('data: one\r\r')
   t.same(blocks, [], 'the CR may be half of a CRLF until the stream ends')
   parser.end()
-  t.same(blocks, [['message', 'one', undefined, '']])
+  t.same(blocks, [['message', 'one', undefined]])
   parser.feed('data: cut')
   parser.end()
   t.equal(blocks.length, 1)

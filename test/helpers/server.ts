@@ -45,3 +45,14 @@ export async function readEvents (response: Response): Promise<ParsedStream> {
   }
   return parsed
 }
+
+/** The last block of a stream whose source finished on its own (api.md rule 8). */
+export const END_MARKER = 'event: end\ndata: [DONE]\n\n'
+
+/**
+ * A body without its end marker, for tests of what comes before it: `finished` says
+ * whether the body ended with the marker (the source finished) or not (a cut, a failure).
+ */
+export function withoutEndMarker (text: string): { body: string, finished: boolean } {
+  return text.endsWith(END_MARKER) ? { body: text.slice(0, -END_MARKER.length), finished: true } : { body: text, finished: false }
+}

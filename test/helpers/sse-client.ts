@@ -6,7 +6,10 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser'
 
 export interface SseClient {
   response: IncomingMessage
+  /** The events, without the end marker. */
   events: EventSourceMessage[]
+  /** The end marker came (`event: end`, `data: [DONE]`): the source finished. */
+  finished: boolean
   /** The response ended cleanly (the server ended it). */
   ended: boolean
   /** The response is over, however it ended. */
@@ -41,12 +44,18 @@ export async function connect (url: string, options: ConnectOptions = {}): Promi
   const client: SseClient = {
     response,
     events: [],
+    finished: false,
     ended: false,
     closed: false,
     leave: () => request.destroy()
   }
   if (options.read !== false) {
-    const parser = createParser({ onEvent: (event) => client.events.push(event) })
+    const parser = createParser({
+      onEvent: (event) => {
+        if (event.event === 'end' && event.data === '[DONE]' && !client.finished) client.finished = true
+        else client.events.push(event) // anything after the marker too, so a test sees it
+      }
+    })
     response.setEncoding('utf8')
     response.on('data', (text: string) => parser.feed(text))
   }

@@ -63,7 +63,8 @@ export async function startHubApp (t: Test, options: HubAppOptions = {}): Promis
       const raw = reply.raw as ServerResponse
       open.add(raw)
       raw.once('close', () => open.delete(raw))
-      return reply.sseStream((context) => counted(source(context), finalized))
+      // A source wrapping a subscription ends only when the subscription is cut: no end marker.
+      return reply.sseStream((context) => counted(source(context), finalized), { endMarker: false })
     })
 
   // A blank page on the same origin, for the browser tests.

@@ -33,7 +33,7 @@ export interface ClientTestServer {
   requestsTo (path: string): LoggedRequest[]
   /** Sources started and finished (their `finally` ran), per route. */
   sources: Record<string, { started: number, finished: number }>
-  /** Ends every open stream, the way a deploy does (each response ends normally). */
+  /** Cuts every open stream, the way a proxy that closes its connections does: each response ends normally, without the end marker. */
   cut (): number
   /** Breaks the connection of every open chat, the way a crashed proxy does (no [DONE], no end). */
   sever (): number
@@ -44,13 +44,13 @@ function after (lastEventId: string | undefined): number {
   return lastEventId !== undefined && /^\d{1,9}$/.test(lastEventId) ? Number(lastEventId) : 0
 }
 
-/** Starts the server; `routes` may add more (e.g. a page and the bundled client, for the browser). */
-export async function startClientTestServer (t: Test, routes?: (app: FastifyInstance) => void): Promise<ClientTestServer> {
+/** Starts the server; `routes` may add more (e.g. a page and the bundled client, for the browser); `port` 0 is any free one. */
+export async function startClientTestServer (t: Test, routes?: (app: FastifyInstance) => void, port = 0): Promise<ClientTestServer> {
   const app = Fastify({ logger: false, pluginTimeout: 60_000 }) // a loaded machine may be slow to start
   await app.register(fastifyTypedSse, { heartbeatInterval: 0 })
   const requests: LoggedRequest[] = []
   const sources: ClientTestServer['sources'] = {}
-  const open = new Set<AbortController>()
+  const open = new Map<AbortController, { end (): unknown }>()
   const chats = new Set<{ destroy (): void }>()
 
   app.addHook('onRequest', async (request) => {
@@ -58,14 +58,19 @@ export async function startClientTestServer (t: Test, routes?: (app: FastifyInst
     requests.push({ method: request.method, path: request.url.split('?')[0]!, lastEventId: typeof header === 'string' ? Buffer.from(header, 'latin1').toString('utf8') : undefined, at: performance.now() })
   })
 
-  /** Runs `body` as a source counted under `name`, ended by the client leaving or by cut(). */
-  async function * counted<Item> (name: string, signal: AbortSignal, body: (stop: AbortSignal) => AsyncGenerator<Item>): AsyncGenerator<Item> {
+  /**
+   * Runs `body` as a source counted under `name`, ended by the client leaving or by cut().
+   * Cut, it waits for the stream's teardown instead of finishing (which would write the end
+   * marker) while cut() ends the response.
+   */
+  async function * counted<Item> (name: string, response: { end (): unknown }, signal: AbortSignal, body: (stop: AbortSignal) => AsyncGenerator<Item>): AsyncGenerator<Item> {
     const counter = sources[name] ??= { started: 0, finished: 0 }
     const drop = new AbortController()
-    open.add(drop)
+    open.set(drop, response)
     counter.started++
     try {
       yield * body(AbortSignal.any([signal, drop.signal]))
+      if (drop.signal.aborted && !signal.aborted) await new Promise(resolve => signal.addEventListener('abort', resolve, { once: true }))
     } finally {
       open.delete(drop)
       counter.finished++
@@ -78,7 +83,7 @@ export async function startClientTestServer (t: Test, routes?: (app: FastifyInst
     const until = request.query.until === undefined ? Infinity : Number(request.query.until)
     const from = after(request.headers['last-event-id'] as string | undefined)
     if (from >= until) return reply.code(204).send()
-    return reply.sseStream(({ signal }) => counted('ticks', signal, async function * (stop) {
+    return reply.sseStream(({ signal }) => counted('ticks', reply.raw, signal, async function * (stop) {
       for (let n = from + 1; n <= until; n++) {
         yield { event: 'tick', id: n, data: { n } }
         if (n % 3 === 0) yield { event: 'note', data: String(n * 14) }
@@ -94,7 +99,7 @@ export async function startClientTestServer (t: Test, routes?: (app: FastifyInst
     const { prompt, tokens = 5, every = 10 } = request.body
     chats.add(reply.raw)
     reply.raw.on('close', () => chats.delete(reply.raw))
-    return reply.sseStream(({ signal }) => counted('chat', signal, async function * (stop) {
+    return reply.sseStream(({ signal }) => counted('chat', reply.raw, signal, async function * (stop) {
       for (let i = 0; i < tokens; i++) {
         yield { data: { delta: `${prompt}${i} ` } }
         if (!await pause(every, stop)) return
@@ -118,13 +123,13 @@ export async function startClientTestServer (t: Test, routes?: (app: FastifyInst
   })
   app.get('/plain', async (_request, reply) => reply.type('text/plain').send('not a stream'))
 
-  // A position, then nothing until the client comes back: it must come back after the position.
+  // A position, then a cut (an end without the marker): the client must come back after the position.
   app.get('/position', { schema: { sse: tickEvents } }, async (request, reply) => {
     const resumed = request.headers['last-event-id']
     return reply.sseStream(async function * () {
       if (resumed === undefined) yield { id: 41 }
       else yield { event: 'tick', id: after(resumed as string) + 1, data: { n: after(resumed as string) + 1 } }
-    })
+    }, { endMarker: false })
   })
 
   // The hub's reset, from a plain route: a gap the client must hear of, and its new position.
@@ -155,15 +160,15 @@ export async function startClientTestServer (t: Test, routes?: (app: FastifyInst
       { data: 'a message\nof two lines' }
     ]))
 
-  // One event per connection, with the server's reconnection time; ends normally.
+  // One event per connection, with the server's reconnection time; then a cut (no end marker).
   app.get<{ Querystring: { retry: string } }>('/retry', async (request, reply) => {
     const n = after(request.headers['last-event-id'] as string | undefined) + 1
-    return reply.sseStream([{ event: 'tick', id: n, data: { n } }], { retry: Number(request.query.retry) })
+    return reply.sseStream([{ event: 'tick', id: n, data: { n } }], { retry: Number(request.query.retry), endMarker: false })
   })
 
   // Never ends by itself: only the client leaving does.
   app.get('/forever', { schema: { sse: tickEvents } }, async (_request, reply) =>
-    reply.sseStream(({ signal }) => counted('forever', signal, async function * (stop) {
+    reply.sseStream(({ signal }) => counted('forever', reply.raw, signal, async function * (stop) {
       for (let n = 1; await pause(n === 1 ? 0 : 20, stop); n++) yield { event: 'tick', id: n, data: { n } }
     })))
 
@@ -184,7 +189,7 @@ export async function startClientTestServer (t: Test, routes?: (app: FastifyInst
     reply.sseStream(({ lastEventId }) => [{ event: 'note', id: '€ and 👋', data: lastEventId ?? '(none)' }]))
 
   routes?.(app)
-  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  const url = await app.listen({ port, host: '127.0.0.1' })
   t.teardown(() => app.close())
   useFreshConnections(t)
   return {
@@ -195,7 +200,10 @@ export async function startClientTestServer (t: Test, routes?: (app: FastifyInst
     sources,
     cut () {
       const count = open.size
-      for (const drop of open) drop.abort()
+      for (const [drop, response] of open) {
+        drop.abort()
+        response.end()
+      }
       open.clear()
       return count
     },
