@@ -105,6 +105,8 @@ function memory (): MemoryFigures {
 export interface BroadcastArgs {
   count: number
   intervalMs: number
+  /** events published together every intervalMs (default 1), the way an upstream feed delivers them */
+  batch?: number
   /** a server that cannot keep up stops publishing after this long */
   maxMs: number
   label?: string
@@ -152,11 +154,14 @@ async function broadcast (fanout: Fanout, args: BroadcastArgs): Promise<Broadcas
   startCpu()
   const publishes = new Publishes()
   const start = performance.now()
+  const batch = args.batch ?? 1
   let sent = 0
   await new Promise<void>(resolve => {
     const timer = setInterval(() => {
-      publishes.track(fanout.publish({ value: sent, ts: now() }))
-      sent++
+      for (let i = 0; i < batch && sent < args.count; i++) {
+        publishes.track(fanout.publish({ value: sent, ts: now() }))
+        sent++
+      }
       if (sent === args.count || performance.now() - start > args.maxMs) {
         clearInterval(timer)
         resolve()
