@@ -75,7 +75,7 @@ async function stalledClient (url: string): Promise<{ events: EventSourceMessage
 t.test(`a subscriber that stalls leaves the push set and rejoins with no gap and no duplicate, while ${OTHERS} others keep receiving`, async (t) => {
   const { hub, url } = await startHubApp(t, { engine: memoryEngine({ history: 20_000 }) })
   const topic = 'fire'
-  const others = []
+  const others: Array<Awaited<ReturnType<typeof countingClient>>> = []
   for (let i = 0; i < OTHERS; i++) others.push(await countingClient(`${url}/topics/${topic}/events`))
   const stalled = await stalledClient(`${url}/topics/${topic}/events`)
   t.teardown(() => {
