@@ -88,12 +88,8 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
   next (): Promise<IteratorResult<FramedEvent, undefined>> {
     if (this.state === State.Done) return DONE_PROMISE
     if (this.resolve !== undefined) return Promise.reject(new Error('a hub subscription is read one next() at a time'))
-    if (this.state === State.Live && this.atSeam()) {
-      // Stays pending while the topic pushes; settles when the cursor ends.
-      const pending = new Promise(this.capture)
-      this.startPushing()
-      return pending
-    }
+    // Stays pending while the topic pushes; settles when the cursor ends.
+    if (this.state === State.Live && this.join()) return new Promise(this.capture)
     const result = this.step()
     if (result !== undefined) return Promise.resolve(result)
     const pending = new Promise(this.capture)
@@ -162,12 +158,27 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
   }
 
   /**
-   * Whether the cursor can join the push set: nothing of its own to yield first, its
-   * next frame is the first the topic has not yet pushed, and its stream is writable.
+   * Joins the push set if it can: its stream is writable, it has nothing of its own to
+   * yield first, and its next frame is the first the topic has not yet pushed, or it is
+   * behind that but the window still has every frame it missed: those go out in one
+   * write, and it joins at the seam.
    */
-  private atSeam (): boolean {
-    return this.queued === undefined && this.skipThrough === undefined &&
-      this.position === this.topic.pushFrom && this.sink !== undefined && this.sink.writable
+  private join (): boolean {
+    const sink = this.sink
+    const topic = this.topic
+    if (sink === undefined || !sink.writable || this.queued !== undefined || this.skipThrough !== undefined) return false
+    const from = this.position
+    const to = topic.pushFrom
+    if (from !== to) {
+      if (from > to || topic.count - from > topic.capacity) return false
+      let text = ''
+      for (let n = from; n < to; n++) text += topic.frameAt(n).text
+      if (!sink.write(Buffer.from(text), to - from)) return false
+      this.position = to
+      this.lastId = topic.pushFromId
+    }
+    this.startPushing()
+    return true
   }
 
   private startPushing (): void {
@@ -320,15 +331,12 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
   }
 
   /**
-   * After an asynchronous step, a new frame or a drain: join the push set if at the seam,
+   * After an asynchronous step, a new frame or a drain: join the push set if it can,
    * else hand the pending next() its result if there is one now, else wait for a frame.
    */
   private resume (): void {
     if (this.resolve === undefined) return
-    if (this.state === State.Live && this.atSeam()) {
-      this.startPushing()
-      return
-    }
+    if (this.state === State.Live && this.join()) return
     const result = this.step()
     if (result !== undefined) this.settle(result)
     else this.waitForFrame()
