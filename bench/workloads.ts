@@ -53,6 +53,8 @@ interface WorkloadBase {
   reps: (settings: Settings) => number
   /** the contenders that run it (default: every contender that is not dedicated) */
   contenders?: string[]
+  /** dedicated contenders that run it besides the default ones */
+  alsoContenders?: string[]
   /** the 1.00× of its ratios (default: the node:http reference) */
   reference?: string
   /** subscribers, for the workloads that grow to find the largest count a contender serves */
@@ -68,7 +70,8 @@ export type Workload = WorkloadBase & (
 
 /** Whether `contender` runs in `workload`. */
 export function runsIn (workload: Workload, contender: Contender): boolean {
-  return workload.contenders === undefined ? contender.dedicated !== true : workload.contenders.includes(contender.id)
+  if (workload.contenders !== undefined) return workload.contenders.includes(contender.id)
+  return contender.dedicated !== true || workload.alsoContenders?.includes(contender.id) === true
 }
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
@@ -343,6 +346,8 @@ const cycleMetrics: Metric[] = [
 export const HUB_CONTENDERS = ['node-http', 'better-sse', 'typed-sse', 'typed-sse-hub', 'floor-buffer', 'floor-coalesced']
 /** hub-firehose: the hand-written loop, the floors and the hub. */
 export const FIREHOSE_CONTENDERS = ['node-http', 'typed-sse-hub', 'floor-buffer', 'floor-coalesced']
+/** Also in burst and tokens: the same generator, framed by hand, the events of a tick joined into one write. */
+const FLOOR_COALESCED = 'floor-coalesced'
 
 /**
  * hub-firehose: one topic, a few hundred subscribers, events arriving in batches the way
@@ -402,6 +407,7 @@ export function workloads (settings: Settings): Workload[] {
       description: `One connection, ${count(settings.burstEvents)} \`tick\` events { value, ts } from an async generator, as fast as the client takes them.`,
       metrics: streamMetrics,
       reps: s => s.reps,
+      alsoContenders: [FLOOR_COALESCED],
       run: context => streamWorkload(context, 'burst', context.settings.burstEvents)
     },
     {
@@ -411,6 +417,7 @@ export function workloads (settings: Settings): Workload[] {
       description: `One connection, ${count(settings.tokenEvents)} unnamed { delta } events, then \`data: [DONE]\` (the AI-chat pattern).`,
       metrics: streamMetrics,
       reps: s => s.reps,
+      alsoContenders: [FLOOR_COALESCED],
       run: context => streamWorkload(context, 'tokens', context.settings.tokenEvents)
     },
     fanout('fanout-1k', settings.fanoutSmall),

@@ -1,12 +1,48 @@
-// The floors of broadcasting over node:http, for the hub workloads: what writing the
-// bytes costs when nothing else is done. BENCH_FLOOR=buffer frames each event once into
-// one Buffer and writes it to every response; BENCH_FLOOR=coalesced joins the events
-// of one tick into one Buffer and writes that once per response at the end of the tick.
+// The floors over node:http: what writing the bytes costs when nothing else is done.
+// Broadcast (the hub workloads): BENCH_FLOOR=buffer frames each event once into one
+// Buffer and writes it to every response; BENCH_FLOOR=coalesced joins the events of one
+// tick into one Buffer and writes that once per response at the end of the tick.
+// burst and tokens (coalesced only): the same generators as every contender, framed by
+// hand with no validation, the events of one tick joined into one write.
 
 import { createServer, type ServerResponse } from 'node:http'
-import { frameTick } from './hand-written.js'
-import { serve, SSE_HEADERS } from './harness.js'
-import type { Tick } from './sources.js'
+import { DONE, drained, frameDelta, frameTick } from './hand-written.js'
+import { countParam, serve, SSE_HEADERS } from './harness.js'
+import { ticks, tokens, type Tick } from './sources.js'
+
+/** Joined writes of up to this many characters, as the plugin coalesces. */
+const COALESCE_LIMIT = 16 * 1024
+
+/** Streams `source`, joining what it yields within one tick into one write; waits for 'drain'. */
+async function coalescedPump<T> (res: ServerResponse, source: AsyncIterable<T>, frame: (item: T) => string, tail = ''): Promise<void> {
+  let pending = ''
+  let queued = false
+  let full = false
+  const flush = (): void => {
+    queued = false
+    if (pending === '' || res.destroyed) return
+    if (!res.write(pending)) full = true
+    pending = ''
+  }
+  for await (const item of source) {
+    if (res.destroyed) return
+    pending += frame(item)
+    if (pending.length >= COALESCE_LIMIT) flush()
+    else if (!queued) {
+      queued = true
+      process.nextTick(flush)
+    }
+    if (full) {
+      full = false
+      await drained(res)
+    }
+  }
+  res.end(pending + tail)
+  pending = ''
+}
+
+const sameTick = (tick: Tick): Tick => tick
+const sameDelta = (delta: string): string => delta
 
 const coalesced = process.env.BENCH_FLOOR === 'coalesced'
 
@@ -54,7 +90,17 @@ const floor = new Floor()
 
 serve(async () => {
   const server = createServer((req, res) => {
-    if (req.url?.split('?')[0] !== '/fanout') {
+    const path = req.url?.split('?')[0]
+    if (coalesced && (path === '/burst' || path === '/tokens')) {
+      res.writeHead(200, SSE_HEADERS)
+      const count = countParam(req.url, 1000)
+      const pumped = path === '/burst'
+        ? coalescedPump(res, ticks(count, sameTick), frameTick)
+        : coalescedPump(res, tokens(count, sameDelta), frameDelta, DONE)
+      pumped.catch((err: unknown) => console.error(err))
+      return
+    }
+    if (path !== '/fanout') {
       res.writeHead(404).end()
       return
     }
