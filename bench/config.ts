@@ -39,6 +39,8 @@ export function contenders (): Contender[] {
     { id: 'typed-sse', label: 'fastify-typed-sse, validate', file: 'server/typed-sse.ts', env: { BENCH_VALIDATE: '1' } },
     { id: 'typed-sse-novalidate', label: 'fastify-typed-sse, validate: false', file: 'server/typed-sse.ts', env: { BENCH_VALIDATE: '0' } },
     { id: 'typed-sse-hub', label: 'fastify-typed-sse hub, memory engine', file: 'server/typed-sse-hub.ts', dedicated: true, ready: 'position' },
+    { id: 'floor-buffer', label: 'floor: one prepared Buffer per event, written to each socket', file: 'server/floor.ts', env: { BENCH_FLOOR: 'buffer' }, dedicated: true },
+    { id: 'floor-coalesced', label: 'floor: one Buffer per tick, written to each socket', file: 'server/floor.ts', env: { BENCH_FLOOR: 'coalesced' }, dedicated: true },
     { id: REDIS_REFERENCE, label: 'Redis PUB/SUB by hand (reference)', file: 'server/redis-pubsub.ts', dedicated: true },
     { id: 'typed-sse-hub-redis', label: 'fastify-typed-sse hub, Redis engine', file: 'server/typed-sse-hub.ts', dedicated: true, ready: 'position', replays: true }
   ]
@@ -67,10 +69,17 @@ export interface Settings {
   abortStallMs: number
   /** repetitions of the hub workloads */
   hubReps: number
+  hubFew: number
   hubSmall: number
   hubLarge: number
   hubEvents: number
   hubIntervalMs: number
+  /** hub-firehose: subscribers of its one topic */
+  firehoseStreams: number
+  /** hub-firehose: events published together, every firehoseIntervalMs */
+  firehoseBatch: number
+  firehoseIntervalMs: number
+  firehoseDurationMs: number
   /** streams per client process (each process has its own open-files limit) */
   streamsPerClient: number
   redisTopics: number
@@ -103,10 +112,17 @@ export const FULL: Settings = {
   cycleConcurrency: 50,
   abortStallMs: 20,
   hubReps: 1,
+  hubFew: 1000,
   hubSmall: 5000,
   hubLarge: 19_000,
   hubEvents: 50,
   hubIntervalMs: 100,
+  firehoseStreams: 200,
+  firehoseBatch: 20,
+  // 20 every 10 ms took the hand-written loop past a core on this 2-core machine; at
+  // 20 every 20 ms it stays near 60% of one.
+  firehoseIntervalMs: 20,
+  firehoseDurationMs: 10_000,
   streamsPerClient: 5000,
   redisTopics: 1000,
   redisPerSecond: 10_000,
@@ -133,10 +149,15 @@ export const QUICK: Settings = {
   cycleConcurrency: 25,
   abortStallMs: 20,
   hubReps: 1,
+  hubFew: 200,
   hubSmall: 500,
   hubLarge: 2000,
   hubEvents: 20,
   hubIntervalMs: 100,
+  firehoseStreams: 50,
+  firehoseBatch: 20,
+  firehoseIntervalMs: 10,
+  firehoseDurationMs: 2000,
   // Small enough that the quick run spreads its larger count over several clients too.
   streamsPerClient: 800,
   redisTopics: 100,

@@ -53,6 +53,8 @@ interface WorkloadBase {
   reps: (settings: Settings) => number
   /** the contenders that run it (default: every contender that is not dedicated) */
   contenders?: string[]
+  /** dedicated contenders that run it besides the default ones */
+  alsoContenders?: string[]
   /** the 1.00× of its ratios (default: the node:http reference) */
   reference?: string
   /** subscribers, for the workloads that grow to find the largest count a contender serves */
@@ -68,7 +70,8 @@ export type Workload = WorkloadBase & (
 
 /** Whether `contender` runs in `workload`. */
 export function runsIn (workload: Workload, contender: Contender): boolean {
-  return workload.contenders === undefined ? contender.dedicated !== true : workload.contenders.includes(contender.id)
+  if (workload.contenders !== undefined) return workload.contenders.includes(contender.id)
+  return contender.dedicated !== true || workload.alsoContenders?.includes(contender.id) === true
 }
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
@@ -110,6 +113,8 @@ interface Broadcast {
   streams: number
   events: number
   intervalMs: number
+  /** events published together every intervalMs (default 1) */
+  batch?: number
 }
 
 /**
@@ -117,7 +122,7 @@ interface Broadcast {
  * waits until all are subscribed, broadcasts, and checks that every stream got every
  * event. The CPU window runs from the first publish until the clients have every event.
  */
-async function fanoutWorkload (context: RunContext, { streams, events, intervalMs }: Broadcast): Promise<Figures> {
+async function fanoutWorkload (context: RunContext, { streams, events, intervalMs, batch = 1 }: Broadcast): Promise<Figures> {
   const { server, port, settings, contender } = context
   const clients = await context.clients(Math.ceil(streams / settings.streamsPerClient))
   const setupStart = performance.now()
@@ -135,11 +140,11 @@ async function fanoutWorkload (context: RunContext, { streams, events, intervalM
   }, () => `have ${subscribed}`)
   const open = await server.request<MemoryFigures>('memory')
   const setupMs = performance.now() - setupStart
-  const plannedMs = events * intervalMs
+  const plannedMs = Math.ceil(events / batch) * intervalMs
   const broadcastStart = performance.now()
   const broadcast = await server.request<BroadcastResult>(
     'broadcast',
-    { count: events, intervalMs, maxMs: 2 * plannedMs, label: context.label },
+    { count: events, intervalMs, batch, maxMs: 2 * plannedMs, label: context.label },
     2 * plannedMs + 30_000
   )
   const broadcastEnd = performance.now()
@@ -158,6 +163,7 @@ async function fanoutWorkload (context: RunContext, { streams, events, intervalM
     p99: latency.p99,
     max: latency.max,
     cpuPerDelivery: cpu.cpuMicros / deliveries,
+    cpuShare: percentOfCore(cpu.cpuMicros, cpu.wallMillis),
     heapPerStream: (open.heapUsed - before.heapUsed) / streams,
     rssPerStream: (open.rss - before.rss) / streams,
     published: broadcast.events,
@@ -302,6 +308,7 @@ const fanoutMetrics = (events: number): Metric[] => [
   { key: 'p99', label: 'latency p99', unit: 'ms', better: 'lower' },
   { key: 'max', label: 'latency max', unit: 'ms', better: 'lower' },
   { key: 'cpuPerDelivery', label: 'server CPU/delivery', unit: 'us', better: 'lower' },
+  { key: 'cpuShare', label: 'server CPU (% of a core)', unit: 'count', better: 'lower' },
   { key: 'heapPerStream', label: 'heap/stream', unit: 'bytes', better: 'lower' },
   { key: 'rssPerStream', label: 'RSS/stream', unit: 'bytes', better: 'none' },
   { key: 'published', label: `events sent (of ${events})`, unit: 'count', better: 'none' },
@@ -332,8 +339,37 @@ const cycleMetrics: Metric[] = [
   { key: 'heapGrowth', label: 'heap growth after GC', unit: 'bytes', better: 'none' }
 ]
 
-/** The contenders of the hub workloads: the hand-written loop, better-sse's Channel, the plugin's generator per stream, and its hub. */
-export const HUB_CONTENDERS = ['node-http', 'better-sse', 'typed-sse', 'typed-sse-hub']
+/**
+ * The contenders of the hub workloads: the hand-written loop, better-sse's Channel, the plugin's
+ * generator per stream, and its hub; beside them the floors (bare loops writing prepared Buffers).
+ */
+export const HUB_CONTENDERS = ['node-http', 'better-sse', 'typed-sse', 'typed-sse-hub', 'floor-buffer', 'floor-coalesced']
+/** hub-firehose: the hand-written loop, the floors and the hub. */
+export const FIREHOSE_CONTENDERS = ['node-http', 'typed-sse-hub', 'floor-buffer', 'floor-coalesced']
+/** Also in burst and tokens: the same generator, framed by hand, the events of a tick joined into one write. */
+const FLOOR_COALESCED = 'floor-coalesced'
+
+/**
+ * hub-firehose: one topic, a few hundred subscribers, events arriving in batches the way
+ * an upstream feed delivers them (several per turn of the event loop).
+ */
+function firehose (settings: Settings): Workload {
+  const { firehoseStreams: streams, firehoseBatch: batch, firehoseIntervalMs: intervalMs, firehoseDurationMs: durationMs } = settings
+  const events = Math.round(durationMs / intervalMs) * batch
+  return {
+    id: 'hub-firehose',
+    servers: 'shared',
+    title: `hub-firehose, ${streams} subscribers`,
+    description: `${streams} subscribers of one topic; ${batch} events published together every ${intervalMs} ms ` +
+      `(${(batch * 1000 / intervalMs).toLocaleString('en-US')} events/s) for ${durationMs / 1000} s, ${events.toLocaleString('en-US')} in all, validation on. ` +
+      'The hand-written loop writes each event to each response; the floors write one prepared Buffer per event, or per tick, to each socket. ' +
+      'Each client checks every event arrived, in order. CPU from the first publish until every client has every event.',
+    metrics: fanoutMetrics(events),
+    reps: s => s.hubReps,
+    contenders: FIREHOSE_CONTENDERS,
+    run: context => fanoutWorkload(context, { streams, events, intervalMs, batch })
+  }
+}
 
 export function workloads (settings: Settings): Workload[] {
   const count = (n: number): string => n.toLocaleString('en-US')
@@ -371,6 +407,7 @@ export function workloads (settings: Settings): Workload[] {
       description: `One connection, ${count(settings.burstEvents)} \`tick\` events { value, ts } from an async generator, as fast as the client takes them.`,
       metrics: streamMetrics,
       reps: s => s.reps,
+      alsoContenders: [FLOOR_COALESCED],
       run: context => streamWorkload(context, 'burst', context.settings.burstEvents)
     },
     {
@@ -380,6 +417,7 @@ export function workloads (settings: Settings): Workload[] {
       description: `One connection, ${count(settings.tokenEvents)} unnamed { delta } events, then \`data: [DONE]\` (the AI-chat pattern).`,
       metrics: streamMetrics,
       reps: s => s.reps,
+      alsoContenders: [FLOOR_COALESCED],
       run: context => streamWorkload(context, 'tokens', context.settings.tokenEvents)
     },
     fanout('fanout-1k', settings.fanoutSmall),
@@ -405,8 +443,10 @@ export function workloads (settings: Settings): Workload[] {
       reps: s => s.cycleReps,
       run: context => cyclesWorkload(context, '/abort', context.settings.abortCycles, context.settings.abortStallMs)
     },
+    hub('hub-1k', settings.hubFew),
     hub('hub-5k', settings.hubSmall),
     hub('hub-19k', settings.hubLarge),
+    firehose(settings),
     {
       id: 'hub-redis',
       servers: 'own',

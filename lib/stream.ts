@@ -11,6 +11,7 @@ import type { Beating, Heartbeat } from './heartbeat.js'
 import { parseLastEventId } from './last-event-id.js'
 import type { StreamSettings } from './options.js'
 import { encodeItem } from './encode.js'
+import { isPushable, kPushable, type PushListener, type PushSink } from './push.js'
 import { StreamSourceContext, isEndless, type SignalOwner } from './source-context.js'
 import type { EventValidators } from './schemas.js'
 import type { Sending, SendTimeouts } from './send-timeout.js'
@@ -38,7 +39,7 @@ interface RawResponse {
   readonly writableLength: number
   writeHead (status: number, headers: OutgoingHttpHeaders): unknown
   flushHeaders? (): void
-  write (chunk: string): boolean
+  write (chunk: string | Buffer): boolean
   end (chunk?: string): unknown
   destroy (): unknown
   on (event: string, listener: (...args: any[]) => void): unknown
@@ -92,7 +93,7 @@ export function startStream (reply: FastifyReply, source: unknown, settings: Str
   else stream.start(reply, source)
 }
 
-export class SseStream implements Beating, SignalOwner, Sending {
+export class SseStream implements Beating, SignalOwner, Sending, PushSink {
   private readonly raw: RawResponse
   private readonly log: FastifyBaseLogger
   private readonly settings: StreamSettings
@@ -103,6 +104,8 @@ export class SseStream implements Beating, SignalOwner, Sending {
   /** Why the stream ended, for a signal first asked for after the end. */
   private endReason: SseEndReason | undefined
   private iterator: SourceIterator | undefined
+  /** A pushable source (push.ts), told when the socket drained. */
+  private pushListener: PushListener | undefined
   /** The iterator finished, threw, or was returned: never call return() on it (again). */
   private iteratorSettled = false
   /** The source never finishes on its own (a hub subscription): its end is a cut, with no end marker. */
@@ -191,6 +194,8 @@ export class SseStream implements Beating, SignalOwner, Sending {
     }
     this.registry.heartbeat.add(this, this.settings.heartbeatInterval)
     this.registry.sendTimeouts.add(this, this.settings.sendTimeout)
+    // A source that can write to the stream itself gets the stream as its sink, once.
+    if (isPushable(this.iterator)) this.pushListener = this.iterator[kPushable](this)
     this.pump(this.iterator).catch((err: unknown) => this.log.error({ err }, 'SSE stream failed'))
   }
 
@@ -322,6 +327,29 @@ export class SseStream implements Beating, SignalOwner, Sending {
     if (!this.raw.write(chunk)) this.needDrain = true
   }
 
+  /** PushSink: whether write() would write now. */
+  get writable (): boolean {
+    return !this.ended && !this.needDrain
+  }
+
+  /**
+   * PushSink: `events` framed events a pushable source writes itself, after what this
+   * stream holds back. Counted, and marks the stream active, like the events it pulls.
+   */
+  write (chunk: Buffer, events: number): boolean {
+    if (this.ended || this.needDrain) return false
+    if (this.pending !== '') {
+      this.flush()
+      if (this.needDrain) return false
+    }
+    this.active = true
+    this.events += events
+    this.registry.stats.events += events
+    this.counted(chunk.length)
+    if (!this.raw.write(chunk)) this.needDrain = true
+    return true
+  }
+
   private counted (bytes: number): void {
     this.bytes += bytes
     this.registry.stats.bytes += bytes
@@ -384,6 +412,7 @@ export class SseStream implements Beating, SignalOwner, Sending {
     this.needDrain = false
     this.waitingSince = -1
     this.wake()
+    this.pushListener?.drained()
   }
 
   private wake (): void {
@@ -406,6 +435,7 @@ export class SseStream implements Beating, SignalOwner, Sending {
     this.raw.off('error', onResponseError)
     this.raw.off('drain', onResponseDrain)
     this.raw[kStream] = undefined
+    this.pushListener = undefined
     this.wake()
     this.endReason = reason
     this.controller?.abort(abortError(reason))

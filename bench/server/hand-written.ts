@@ -20,7 +20,7 @@ export function frameChunk (value: number, text: string): string {
 export const DONE = 'data: [DONE]\n\n'
 
 /** Resolves on 'drain', or on 'close' when the client leaves while the server waits. */
-function drained (res: ServerResponse): Promise<void> {
+export function drained (res: ServerResponse): Promise<void> {
   return new Promise(resolve => {
     const done = (): void => {
       res.off('drain', done)

@@ -57,8 +57,11 @@ const gc = (globalThis as { gc?: () => void }).gc
 
 let cpuStart: { usage: NodeJS.CpuUsage, time: number } | undefined
 
-// With BENCH_PROFILE_DIR set, every measured window is also CPU-profiled (which slows it down).
+// With BENCH_PROFILE_DIR set, every measured window is also CPU-profiled (which slows it down);
+// with BENCH_HEAP_PROFILE_DIR, the sampling heap profiler records what it allocates, garbage
+// included (summarized by heap-top.ts).
 const profileDir = process.env.BENCH_PROFILE_DIR
+const heapProfileDir = process.env.BENCH_HEAP_PROFILE_DIR
 let inspector: Session | undefined
 let profileLabel = ''
 
@@ -69,22 +72,35 @@ function post (method: string, params?: object): Promise<any> {
 }
 
 async function startProfile (label: string | undefined): Promise<void> {
-  if (profileDir === undefined) return
+  if (profileDir === undefined && heapProfileDir === undefined) return
   if (inspector === undefined) {
     inspector = new Session()
     inspector.connect()
-    await post('Profiler.enable')
-    await post('Profiler.setSamplingInterval', { interval: 100 })
+    if (profileDir !== undefined) {
+      await post('Profiler.enable')
+      await post('Profiler.setSamplingInterval', { interval: 100 })
+    }
+    if (heapProfileDir !== undefined) await post('HeapProfiler.enable')
   }
   profileLabel = label ?? 'run'
-  await post('Profiler.start')
+  if (profileDir !== undefined) await post('Profiler.start')
+  if (heapProfileDir !== undefined) {
+    await post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+  }
 }
 
 async function stopProfile (): Promise<void> {
-  if (profileDir === undefined || inspector === undefined) return
-  const { profile } = await post('Profiler.stop') as { profile: unknown }
+  if (inspector === undefined) return
   const instance = process.env.BENCH_INSTANCE === undefined ? '' : `-${process.env.BENCH_INSTANCE}`
-  writeFileSync(join(profileDir, `${process.env.BENCH_CONTENDER ?? 'server'}${instance}-${profileLabel}.cpuprofile`), JSON.stringify(profile))
+  const name = `${process.env.BENCH_CONTENDER ?? 'server'}${instance}-${profileLabel}`
+  if (profileDir !== undefined) {
+    const { profile } = await post('Profiler.stop') as { profile: unknown }
+    writeFileSync(join(profileDir, name + '.cpuprofile'), JSON.stringify(profile))
+  }
+  if (heapProfileDir !== undefined) {
+    const { profile } = await post('HeapProfiler.stopSampling') as { profile: unknown }
+    writeFileSync(join(heapProfileDir, name + '.heapprofile'), JSON.stringify(profile))
+  }
 }
 
 function cpuSince (start: { usage: NodeJS.CpuUsage, time: number }): CpuTime {
@@ -105,6 +121,8 @@ function memory (): MemoryFigures {
 export interface BroadcastArgs {
   count: number
   intervalMs: number
+  /** events published together every intervalMs (default 1), the way an upstream feed delivers them */
+  batch?: number
   /** a server that cannot keep up stops publishing after this long */
   maxMs: number
   label?: string
@@ -152,11 +170,14 @@ async function broadcast (fanout: Fanout, args: BroadcastArgs): Promise<Broadcas
   startCpu()
   const publishes = new Publishes()
   const start = performance.now()
+  const batch = args.batch ?? 1
   let sent = 0
   await new Promise<void>(resolve => {
     const timer = setInterval(() => {
-      publishes.track(fanout.publish({ value: sent, ts: now() }))
-      sent++
+      for (let i = 0; i < batch && sent < args.count; i++) {
+        publishes.track(fanout.publish({ value: sent, ts: now() }))
+        sent++
+      }
       if (sent === args.count || performance.now() - start > args.maxMs) {
         clearInterval(timer)
         resolve()

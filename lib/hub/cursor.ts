@@ -4,15 +4,22 @@
 // the engine after its last delivered id and rejoins the window at the seam.
 // Where its position cannot be proven it yields one `reset`.
 //
+// Streamed by the plugin, a cursor is also pushable (push.ts): once it is live, caught
+// up and its stream writable, it joins its topic's push set, and the topic writes
+// each tick's frames to its stream directly while its one next() stays pending. When
+// the stream cannot take a batch, the cursor leaves the set at the first frame of that
+// batch and reads on through next() until it is back at the seam.
+//
 // Hand-written rather than an async generator: a generator cannot be ended while
 // it awaits, and would need a closure and a queue per subscriber.
 
 import { FramedEvent } from '../encode.js'
 import { FST_SSE_HUB_UNAVAILABLE } from '../errors.js'
+import { kPushable, type PushListener, type PushSink } from '../push.js'
 import { positionLine } from '../wire.js'
 import type { EngineEntry, HubEngine } from './engine.js'
 import { compareIds, isId } from './ids.js'
-import { PAGE_SIZE, frame, resetFrame, type Topic, type TopicReader } from './topic.js'
+import { PAGE_SIZE, frame, resetFrame, type Topic, type TopicPusher, type TopicReader } from './topic.js'
 
 export interface CursorSettings {
   readonly from: 'now' | 'earliest'
@@ -24,18 +31,20 @@ export interface CursorSettings {
 /** Called when a cursor ends, so that its topic stops once nobody reads it. */
 export type Release = (cursor: Cursor, topic: Topic) => void
 
-enum State { Starting, Live, CatchingUp, Busy, Ending, Done }
+enum State { Starting, Live, Pushing, CatchingUp, Busy, Ending, Done }
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true }
 const DONE_PROMISE: Promise<IteratorReturnResult<undefined>> = Promise.resolve(DONE)
 
-export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncIterable<FramedEvent>, TopicReader {
+export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncIterable<FramedEvent>, TopicReader, TopicPusher, PushListener {
   private readonly topic: Topic
   private readonly engine: HubEngine
   private readonly settings: CursorSettings
   private readonly release: Release
   private readonly signal: AbortSignal | undefined
   private state = State.Starting
+  /** The stream to push to, when the plugin streams this cursor (never set for other code iterating it). */
+  sink: PushSink | undefined
   /** The number of the next window frame to yield. */
   private position = 0
   /** The id of the last event yielded; the resume point of a catch-up. */
@@ -70,12 +79,22 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
     return this
   }
 
+  /** The plugin's stream offers itself to push to, once. */
+  [kPushable] (sink: PushSink): PushListener {
+    this.sink = sink
+    return this
+  }
+
   next (): Promise<IteratorResult<FramedEvent, undefined>> {
     if (this.state === State.Done) return DONE_PROMISE
     if (this.resolve !== undefined) return Promise.reject(new Error('a hub subscription is read one next() at a time'))
+    // Stays pending while the topic pushes; settles when the cursor ends.
+    if (this.state === State.Live && this.join()) return new Promise(this.capture)
     const result = this.step()
     if (result !== undefined) return Promise.resolve(result)
-    return new Promise(this.capture)
+    const pending = new Promise(this.capture)
+    this.waitForFrame()
+    return pending
   }
 
   async return (): Promise<IteratorReturnResult<undefined>> {
@@ -88,11 +107,28 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
     this.finish()
   }
 
-  /** The topic has a new frame: a cursor waiting for one takes it. */
+  /** The topic has a new frame: a cursor waiting for one takes it, or joins the push set. */
   wake (): void {
+    this.topic.waiters.delete(this)
     if (this.resolve === undefined || this.state !== State.Live) return
-    const result = this.step()
-    if (result !== undefined) this.settle(result)
+    // A full socket: wait for drained(), pulling nothing meanwhile.
+    if (this.sink !== undefined && !this.sink.writable) return
+    this.resume()
+  }
+
+  /** The stream's socket drained: a cursor that stopped for it reads on. */
+  drained (): void {
+    if (this.state === State.Live) this.resume()
+  }
+
+  /** The stream took nothing of a batch starting at frame `from`: read it through next(). */
+  fellBehind (from: number, fromId: string): void {
+    this.topic.pushers.delete(this)
+    if (this.state !== State.Pushing) return
+    this.state = State.Live
+    this.position = from
+    this.lastId = fromId
+    // drained() resumes it (or return() ends it, when the stream has ended).
   }
 
   /** The hub closes. */
@@ -119,6 +155,41 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
         return undefined
       default: return this.state === State.Done ? DONE : undefined
     }
+  }
+
+  /**
+   * Joins the push set if it can: its stream is writable, it has nothing of its own to
+   * yield first, and its next frame is the first the topic has not yet pushed, or it is
+   * behind that but the window still has every frame it missed: those go out in one
+   * write, and it joins at the seam.
+   */
+  private join (): boolean {
+    const sink = this.sink
+    const topic = this.topic
+    if (sink === undefined || !sink.writable || this.queued !== undefined || this.skipThrough !== undefined) return false
+    const from = this.position
+    const to = topic.pushFrom
+    if (from !== to) {
+      if (from > to || topic.count - from > topic.capacity) return false
+      let text = ''
+      for (let n = from; n < to; n++) text += topic.frameAt(n).text
+      if (!sink.write(Buffer.from(text), to - from)) return false
+      this.position = to
+      this.lastId = topic.pushFromId
+    }
+    this.startPushing()
+    return true
+  }
+
+  private startPushing (): void {
+    this.state = State.Pushing
+    this.topic.waiters.delete(this)
+    this.topic.pushers.add(this)
+  }
+
+  /** Live with a next() pending and nothing to yield: the topic wakes it at the next frame. */
+  private waitForFrame (): void {
+    if (this.state === State.Live) this.topic.waiters.add(this)
   }
 
   private fromWindow (): IteratorResult<FramedEvent, undefined> | undefined {
@@ -259,14 +330,20 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
     if (this.settings.onGap === 'end') this.state = State.Ending
   }
 
-  /** After an asynchronous step: hand the pending next() its result, if there is one now. */
+  /**
+   * After an asynchronous step, a new frame or a drain: join the push set if it can,
+   * else hand the pending next() its result if there is one now, else wait for a frame.
+   */
   private resume (): void {
     if (this.resolve === undefined) return
+    if (this.state === State.Live && this.join()) return
     const result = this.step()
     if (result !== undefined) this.settle(result)
+    else this.waitForFrame()
   }
 
   private settle (result: IteratorResult<FramedEvent, undefined>): void {
+    this.topic.waiters.delete(this)
     const resolve = this.resolve
     this.resolve = undefined
     this.reject = undefined
@@ -291,6 +368,9 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
     this.state = State.Done
     this.page = undefined
     this.queued = undefined
+    this.sink = undefined
+    this.topic.waiters.delete(this)
+    this.topic.pushers.delete(this)
     this.signal?.removeEventListener('abort', this)
     this.release(this, this.topic)
     this.settle(DONE)

@@ -6,6 +6,7 @@
 // the topic's last id puts one framed `reset` into the window.
 
 import { FramedEvent } from '../encode.js'
+import type { PushSink } from '../push.js'
 import type { EngineListener, HubEngine, LiveEntry } from './engine.js'
 import { compareIds } from './ids.js'
 
@@ -14,10 +15,20 @@ export const PAGE_SIZE = 500
 
 /** What a topic needs of a cursor reading it. */
 export interface TopicReader {
-  /** A frame was added to the window (the reader checks whether it waits for one). */
+  /** A frame was added to the window, and the reader waits for one (it is in `waiters`). */
   wake (): void
   /** The hub closes: end now. */
   end (): void
+}
+
+/** A reader in the push set: live, caught up, and its stream writable. */
+export interface TopicPusher {
+  readonly sink: PushSink | undefined
+  /**
+   * Its stream took nothing of a batch: it leaves the push set and reads through
+   * next() again from frame `from` (the one after the event `fromId`).
+   */
+  fellBehind (from: number, fromId: string): void
 }
 
 /** Frames one stored event: its id line, then the body the hub serialized at publish. */
@@ -31,6 +42,8 @@ export function resetFrame (id: string, reason: 'unknown-id' | 'history-lost'): 
 }
 
 const FILL_RETRY_MS = 500
+/** A batch of frames for the push set is written at once when it grows this long (characters). */
+const BATCH_LIMIT = 64 * 1024
 
 export class Topic implements EngineListener {
   readonly name: string
@@ -45,6 +58,23 @@ export class Topic implements EngineListener {
   /** Resolves once the topic knows its position (the engine's newest id). */
   readonly ready: Promise<void>
   readonly readers = new Set<TopicReader>()
+  /** Readers waiting in next() for the next frame (pulling). */
+  waiters = new Set<TopicReader>()
+  /** The other set of waiters: a woken reader that waits again goes into it, not into the one being woken. */
+  private spareWaiters = new Set<TopicReader>()
+  /** Readers the topic writes each batch to, in one loop (pushing). */
+  readonly pushers = new Set<TopicPusher>()
+  /**
+   * The number of the first frame not yet written to the push set: frames from here to
+   * `count` are in `batch`. A reader at exactly this frame may join the push set.
+   */
+  pushFrom = 0
+  /** The id of the frame before `pushFrom` (the last id of a reader there). */
+  pushFromId = ''
+  /** The text of the frames of this tick, written to every pusher at its end in one write. */
+  private batch = ''
+  private batchEvents = 0
+  private batchQueued = false
   private readonly stopListening: () => void
   private filling = true
   /** A resync came while the position was unknown or a fill was under way: fill again after it. */
@@ -67,6 +97,7 @@ export class Topic implements EngineListener {
     this.stopListening = engine.listen(name, this)
     this.ready = engine.newest(name).then((id) => {
       this.lastId = id
+      this.pushFromId = id
       this.drainBuffered()
     })
     this.ready.catch(() => {}) // the readers waiting on it get the failure
@@ -128,8 +159,12 @@ export class Topic implements EngineListener {
     this.stopListening()
     clearTimeout(this.retryTimer)
     this.buffered = []
+    // What the push set was due this tick still goes out, ahead of the streams' ends.
+    this.flushBatch()
     for (const reader of this.readers) reader.end()
     this.readers.clear()
+    this.waiters.clear()
+    this.pushers.clear()
   }
 
   private buffer (entry: LiveEntry): void {
@@ -146,7 +181,47 @@ export class Topic implements EngineListener {
     this.ring[this.count % this.capacity] = framed
     this.count++
     this.lastId = framed.id
-    for (const reader of this.readers) reader.wake()
+    // Frames of one tick go to the push set together, at the end of the tick.
+    this.batch += framed.text
+    this.batchEvents++
+    if (this.batch.length >= BATCH_LIMIT) {
+      this.flushBatch()
+    } else if (!this.batchQueued) {
+      this.batchQueued = true
+      process.nextTick(flushBatchOf, this)
+    }
+    // Only the readers waiting in next(); the pushers get the batch.
+    if (this.waiters.size > 0) {
+      const woken = this.waiters
+      this.waiters = this.spareWaiters
+      this.spareWaiters = woken
+      for (const reader of woken) reader.wake()
+      woken.clear()
+    }
+  }
+
+  /**
+   * Writes the frames of this tick to every pusher in one loop: one Buffer for all of
+   * them, no promise and no iterator result per subscriber. A pusher whose stream
+   * cannot take it falls back to reading those frames through next().
+   */
+  flushBatch (): void {
+    this.batchQueued = false
+    if (this.batchEvents === 0) return
+    const from = this.pushFrom
+    const fromId = this.pushFromId
+    const events = this.batchEvents
+    const text = this.batch
+    this.batch = ''
+    this.batchEvents = 0
+    this.pushFrom = this.count
+    this.pushFromId = this.lastId
+    if (this.pushers.size === 0) return
+    const chunk = Buffer.from(text)
+    for (const pusher of this.pushers) {
+      // A pusher has a sink: only a cursor streamed by the plugin joins the set.
+      if (!(pusher.sink as PushSink).write(chunk, events)) pusher.fellBehind(from, fromId)
+    }
   }
 
   /** Reads the history after the last id, in pages, then the live entries buffered meanwhile. */
@@ -200,6 +275,10 @@ export class Topic implements EngineListener {
     this.filling = false
     if (this.resyncPending) this.fill()
   }
+}
+
+function flushBatchOf (topic: Topic): void {
+  topic.flushBatch()
 }
 
 function retryFill (topic: Topic): void {

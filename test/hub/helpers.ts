@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http'
 import type { Test } from 'tap'
 import fastifyTypedSse from '../../index.js'
 import { createHub, type Hub, type HubEngine, type SubscribeOptions } from '../../lib/hub/index.js'
+import { isPushable, kPushable, type PushSink } from '../../lib/push.js'
 import { useFreshConnections } from '../helpers/fetch.js'
 
 export const Message = Type.Object({ n: Type.Integer({ minimum: 1 }), text: Type.String() })
@@ -91,7 +92,8 @@ export async function startHubApp (t: Test, options: HubAppOptions = {}): Promis
 /**
  * The subscription, counted in `finalized` once it ends: its return() was called (the
  * stream's teardown) or it reported done. Lighter than a generator around it, so that
- * the memory measured per subscriber stays the hub's.
+ * the memory measured per subscriber stays the hub's; it hands the stream's sink on,
+ * so that the subscription is pushed to as it is without the wrapper.
  */
 function counted<T> (iterable: AsyncIterable<T>, finalized: { count: number }): AsyncIterable<T> {
   const iterator = iterable[Symbol.asyncIterator]()
@@ -101,7 +103,7 @@ function counted<T> (iterable: AsyncIterable<T>, finalized: { count: number }): 
     ended = true
     finalized.count++
   }
-  const wrapper: AsyncIterator<T> = {
+  const wrapper: AsyncIterator<T> & Partial<Record<typeof kPushable, (sink: PushSink) => unknown>> = {
     next: async () => {
       const result = await iterator.next()
       if (result.done === true) end()
@@ -112,6 +114,7 @@ function counted<T> (iterable: AsyncIterable<T>, finalized: { count: number }): 
       return await (iterator.return?.(value) ?? { value: undefined, done: true as const })
     }
   }
+  if (isPushable(iterator)) wrapper[kPushable] = (sink) => iterator[kPushable](sink)
   return { [Symbol.asyncIterator]: () => wrapper }
 }
 

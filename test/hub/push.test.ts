@@ -1,0 +1,129 @@
+// Push delivery: a topic writes each batch of frames to every subscriber that is
+// caught up and writable. One whose socket fills (its client stopped reading) leaves
+// the push set, and the others go on at the publisher's rate; when it reads again it
+// catches up through the pull path (the window, then the history) and rejoins the
+// push set at the seam, with no gap and no duplicate.
+
+import t from 'tap'
+import http, { type IncomingMessage } from 'node:http'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
+import { memoryEngine } from '../../lib/hub/index.js'
+import { waitFor } from '../helpers/wait.js'
+import { isRun, numbered, sleep, startHubApp, type TestHub } from './helpers.js'
+
+const OTHERS = 199
+/** 4 KB events: a stalled socket takes about 4 MB before write() returns false. */
+const TEXT = 'x'.repeat(4000)
+const BATCH = 10
+const BATCH_EVERY_MS = 20
+
+/** The number of subscribers the topic pushes to (the topic's own set; no other way to see it). */
+function pushing (hub: TestHub, topic: string): number {
+  const topics = (hub as unknown as { topics: Map<string, { pushers: Set<unknown> }> }).topics
+  return topics.get(topic)?.pushers.size ?? 0
+}
+
+async function open (url: string): Promise<{ request: http.ClientRequest, response: IncomingMessage }> {
+  const request = http.get(url, { agent: false })
+  const response = await new Promise<IncomingMessage>((resolve, reject) => request.once('response', resolve).once('error', reject))
+  request.on('error', () => {})
+  return { request, response }
+}
+
+/**
+ * A client that counts events (blank lines) as they come, without parsing them, so
+ * that 199 of them keep up in the test's own process; `last` is the n of its newest event.
+ */
+async function countingClient (url: string): Promise<{ count: () => number, last: () => number, leave (): void }> {
+  const { request, response } = await open(url)
+  let events = 0
+  let previous = 0 // the last byte of the previous chunk
+  let tail = ''
+  response.on('data', (chunk: Buffer) => {
+    if (previous === 10 && chunk[0] === 10) events++
+    for (let at = chunk.indexOf('\n\n'); at >= 0; at = chunk.indexOf('\n\n', at + 2)) events++
+    previous = chunk[chunk.length - 1] as number
+    tail = (tail + chunk.toString('latin1', Math.max(0, chunk.length - 5000))).slice(-5000)
+  })
+  return {
+    count: () => events - 1, // the position item is a blank-line block too
+    last: () => {
+      const at = tail.lastIndexOf('"n":')
+      return at < 0 ? 0 : parseInt(tail.slice(at + 4), 10)
+    },
+    leave: () => request.destroy()
+  }
+}
+
+/** A client that reads nothing until read() is called, then parses every event. */
+async function stalledClient (url: string): Promise<{ events: EventSourceMessage[], read (): void, leave (): void }> {
+  const { request, response } = await open(url)
+  response.pause()
+  const events: EventSourceMessage[] = []
+  return {
+    events,
+    read () {
+      const parser = createParser({ onEvent: (event) => events.push(event) })
+      const decoder = new TextDecoder()
+      response.on('data', (chunk: Buffer) => parser.feed(decoder.decode(chunk, { stream: true })))
+      response.resume()
+    },
+    leave: () => request.destroy()
+  }
+}
+
+t.test(`a subscriber that stalls leaves the push set and rejoins with no gap and no duplicate, while ${OTHERS} others keep receiving`, async (t) => {
+  const { hub, url } = await startHubApp(t, { engine: memoryEngine({ history: 20_000 }) })
+  const topic = 'fire'
+  const others: Array<Awaited<ReturnType<typeof countingClient>>> = []
+  for (let i = 0; i < OTHERS; i++) others.push(await countingClient(`${url}/topics/${topic}/events`))
+  const stalled = await stalledClient(`${url}/topics/${topic}/events`)
+  t.teardown(() => {
+    stalled.leave()
+    for (const client of others) client.leave()
+  })
+  await waitFor(() => pushing(hub, topic) === OTHERS + 1, 10_000, () => `all ${OTHERS + 1} subscribers in the push set (${pushing(hub, topic)})`)
+  t.pass(`all ${OTHERS + 1} caught-up subscribers are pushed to`)
+
+  let n = 0
+  const publishBatch = async (): Promise<void> => {
+    const published: Array<Promise<string>> = []
+    for (let i = 0; i < BATCH; i++) published.push(hub.publish(topic, { event: 'message', data: { n: ++n, text: TEXT } }))
+    await Promise.all(published)
+    await sleep(BATCH_EVERY_MS)
+  }
+  /** The others' worst lag behind the publisher, in events, sampled after each batch. */
+  let worstLag = 0
+  const sampleLag = (): void => {
+    for (const client of others) worstLag = Math.max(worstLag, n - client.count())
+  }
+
+  // Until the stalled client's socket is full (about 4 MB), then on until it is far behind
+  // the topic's window of 256 frames, so that it catches up from the history.
+  for (let batches = 0; pushing(hub, topic) > OTHERS && batches < 1000; batches++) {
+    await publishBatch()
+    sampleLag()
+  }
+  t.equal(pushing(hub, topic), OTHERS, `the stalled subscriber left the push set (after ${n} events)`)
+  const leftAt = n
+  for (let i = 0; i < 60; i++) {
+    await publishBatch()
+    sampleLag()
+  }
+  t.equal(pushing(hub, topic), OTHERS, `still out after ${n - leftAt} more events, while the others are pushed to`)
+  await waitFor(() => others.every(client => client.count() === n), 15_000, () => `the others to have all ${n} events (least: ${Math.min(...others.map(c => c.count()))})`)
+  t.ok(others.every(client => client.last() === n), `each of the ${OTHERS} others got all ${n} events while the stalled one read nothing`)
+  t.ok(worstLag < 256, `the others never fell a window behind the publisher (worst lag ${worstLag} events, ${BATCH} per batch)`)
+
+  // It reads again while the topic goes on: it catches up and rejoins at the seam.
+  stalled.read()
+  for (let i = 0; i < 60; i++) await publishBatch()
+  await waitFor(() => stalled.events.length >= n, 30_000, () => `the stalled client to catch up (${stalled.events.length} of ${n})`)
+  await waitFor(() => pushing(hub, topic) === OTHERS + 1, 10_000, () => `the stalled subscriber back in the push set (${pushing(hub, topic)})`)
+  for (let i = 0; i < 5; i++) await publishBatch() // delivered by push again
+  await waitFor(() => stalled.events.length >= n && others.every(client => client.count() === n), 15_000, 'every client to have every event')
+  await sleep(100)
+  t.ok(isRun(stalled.events.map(event => numbered(event)), 1, n), `the stalled client got 1..${n}, each once, in order`)
+  t.ok(stalled.events.every((event, i) => event.event === undefined && event.id !== undefined && (i === 0 || event.id !== stalled.events[i - 1]?.id)), 'no reset, and every event with its own id')
+  t.ok(others.every(client => client.count() === n && client.last() === n), `each of the ${OTHERS} others got all ${n}`)
+})
