@@ -179,7 +179,7 @@ if (redisPath !== undefined) {
     await waitFor('100 channels', async () => (await admin.call('PUBSUB', 'NUMSUB', 'sse:topic:99') as [string, number])[1] === 1)
     t.equal(await pubsubClients(admin), 1, 'one connection for all topics')
     for (const stop of stops) stop()
-    await waitFor('no channel left', async () => (await admin.call('PUBSUB', 'CHANNELS', 'sse:*') as string[]).length === 0)
+    await waitFor('no topic channel left', async () => (await admin.call('PUBSUB', 'CHANNELS', 'sse:topic:*') as string[]).length === 0)
   })
 
   t.test('a dropped subscriber connection reconnects, resubscribes and tells every listener to resync', async (t) => {
