@@ -21,6 +21,8 @@ import { FST_SSE_HUB_UNAVAILABLE } from '../errors.js'
 interface PendingCall {
   settled: boolean
   readonly what: string
+  /** The key the call is about, for onStall. */
+  readonly key: string
   readonly expires: number
   readonly resolve: (value: any) => void
   readonly reject: (err: Error) => void
@@ -45,13 +47,13 @@ export class Deadline {
   constructor (
     private readonly client: Redis | Cluster,
     private readonly timeoutMs: number,
-    private readonly onStall: () => void = () => {}
+    private readonly onStall: (key: string) => void = () => {}
   ) {}
 
   /** `run()`'s result, or FST_SSE_HUB_UNAVAILABLE when Redis fails or does not answer in time. */
-  call<T> (what: string, run: () => Promise<T>): Promise<T> {
+  call<T> (what: string, key: string, run: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const call: PendingCall = { settled: false, what, expires: performance.now() + this.timeoutMs, resolve, reject }
+      const call: PendingCall = { settled: false, what, key, expires: performance.now() + this.timeoutMs, resolve, reject }
       this.pending.push(call)
       this.timer ??= setTimeout(this.expire, this.timeoutMs)
       if (this.client.status === 'ready') this.send(call, run)
@@ -102,19 +104,19 @@ export class Deadline {
     this.timer = undefined
     // Timers may fire up to a millisecond early by performance.now()'s clock.
     const now = performance.now() + 1
-    let stalled = false
+    let stalled: string | undefined
     for (let i = this.head; i < this.pending.length; i++) {
       const call = this.pending[i] as PendingCall
       if (call.settled) continue
       if (call.expires > now) break
       const reason = `no answer from Redis within ${this.timeoutMs} ms (client ${this.client.status})`
       this.failure = `${call.what}: ${reason}`
-      stalled ||= this.client.status === 'ready'
+      if (this.client.status === 'ready') stalled = call.key
       rejectCall(call, reason)
     }
-    if (stalled && now - this.lastStall >= this.timeoutMs) {
+    if (stalled !== undefined && now - this.lastStall >= this.timeoutMs) {
       this.lastStall = now
-      this.onStall()
+      this.onStall(stalled)
     }
     this.dropSettled()
     const oldest = this.pending[this.head]

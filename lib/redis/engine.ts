@@ -20,7 +20,7 @@ import { engineSettings, type RedisEngineOptions } from './options.js'
 import type { LivePath } from './probe.js'
 import { APPEND, READ } from './scripts.js'
 import { PartitionChannels } from './sharded.js'
-import { partitionOf, partitionTags } from './slots.js'
+import { keySlot, partitionOf, partitionTags } from './slots.js'
 
 type StreamEntry = [id: string, fields: string[]]
 
@@ -45,7 +45,9 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
   const commands = commandConnection(settings.client, settings.cluster)
   commands.on('error', () => {}) // failures reach the callers, as FST_SSE_HUB_UNAVAILABLE
   // A command with no answer on a "ready" connection: a new socket rather than trust this one.
-  const deadline = new Deadline(commands, publishTimeoutMs, () => commands.disconnect(true))
+  const deadline = new Deadline(commands, publishTimeoutMs, settings.cluster
+    ? (key) => replaceNode(commands as Cluster, key)
+    : () => commands.disconnect(true))
   const publishCommand = settings.cluster ? 'SPUBLISH' : 'PUBLISH'
   let place: (topic: string) => Placement
   let live: LivePath
@@ -81,8 +83,11 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
       if (closed) return Promise.reject(new FST_SSE_HUB_UNAVAILABLE('publish: the engine is closed'))
       const { key, channel, head } = place(topic)
       // The key may get the client's keyPrefix; the channel is sent as it is.
-      return deadline.call('publish', () =>
-        APPEND.run(commands, key, [body, historyArg, idleTtlArg, maxAgeArg, channel, publishCommand, head]) as Promise<string>)
+      // Past this time Redis refuses the append: ioredis may retry a command on a new master
+      // after a failover, and one its caller was told had failed must not land after later ones.
+      const refuseAfter = String(Date.now() + publishTimeoutMs)
+      return deadline.call('publish', key, () =>
+        APPEND.run(commands, key, [body, historyArg, idleTtlArg, maxAgeArg, channel, publishCommand, head, refuseAfter]) as Promise<string>)
     },
 
     async read (topic: string, afterId: string | undefined, limit: number): Promise<EnginePage> {
@@ -90,7 +95,7 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
       if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`read limit must be a positive integer, got ${String(limit)}`)
       if (afterId !== undefined && !isId(afterId)) return UNKNOWN
       const { key } = place(topic)
-      const reply = await deadline.call('read', () =>
+      const reply = await deadline.call('read', key, () =>
         READ.run(commands, key, [afterId ?? '', limit]) as Promise<ReadReply>)
       switch (reply[0]) {
         case 'ok': return { status: 'ok', entries: reply[1].map(toEntry) }
@@ -109,7 +114,7 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
     async newest (topic: string): Promise<string> {
       ensureOpen('newest')
       const { key } = place(topic)
-      const last = await deadline.call('newest', () => commands.xrevrange(key, '+', '-', 'COUNT', 1))
+      const last = await deadline.call('newest', key, () => commands.xrevrange(key, '+', '-', 'COUNT', 1))
       return last[0]?.[0] ?? ZERO_ID
     },
 
@@ -156,6 +161,19 @@ function commandConnection (client: Redis | Cluster, cluster: boolean): Redis | 
     })
   }
   return (client as Redis).duplicate({ enableAutoPipelining: true, autoResendUnfulfilledCommands: false, lazyConnect: true })
+}
+
+/**
+ * On a cluster, a command that got no answer points at one master's connection: that one is
+ * dropped (the cluster makes a new one) and the slots are asked again, as the master may
+ * have been replaced. The other masters' connections are left alone.
+ */
+function replaceNode (commands: Cluster, key: string): void {
+  const keyPrefix = (commands.options as { keyPrefix?: string }).keyPrefix ?? ''
+  const owner = commands.slots[keySlot(keyPrefix + key)]?.[0]
+  const node = commands.nodes('master').find(node => `${node.options.host ?? ''}:${node.options.port ?? ''}` === owner)
+  node?.disconnect()
+  commands.refreshSlotsCache()
 }
 
 async function quitCommands (commands: Redis | Cluster): Promise<void> {

@@ -28,13 +28,18 @@ export class LuaScript {
  * ARGV: body, history, idleTtlMs, maxAgeMs (0: none), channel, the publishing
  * command (PUBLISH, or SPUBLISH on a cluster, where the channel shares the key's
  * hash tag), and a head for the message (the topic, on a cluster's partition
- * channel; else empty). Publishes `<head><id>\n<previous id>\n<body>`, where the
+ * channel; else empty), and the time (ms, Redis's clock) after which the append is
+ * refused (the caller was told it failed). Publishes `<head><id>\n<previous id>\n<body>`, where the
  * previous id is the stream's last entry
  * before this one ('0-0' when the stream is new: nothing else ever empties it,
  * as trimming keeps at least the entry just added). Returns the new id.
  */
 export const APPEND = new LuaScript(`
 local key = KEYS[1]
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[8]) then
+  return redis.error_reply('EXPIRED the publish reached Redis after its deadline; nothing was stored')
+end
 local previous = '0-0'
 local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
 if last[1] then previous = last[1][1] end
