@@ -225,9 +225,11 @@ if (paths !== undefined) {
       for (let n = 0; n < 20; n++) await post(`${a.url}/rooms/${room}/messages`, { n })
       const { master, replica } = await ownersOf(cluster, room)
       await cluster.cli(master, 'WAIT', '1', '5000')
-      // The replica stops replicating: what the master acknowledges from now on is the tail it will lose.
+      // The replica stops replicating (paused, its replication link cut, so that it cannot
+      // reconnect): what the master acknowledges from now on is the tail it will lose.
       const stoppedReplica = cluster.server(replica)
       process.kill(stoppedReplica.pid as number, 'SIGSTOP')
+      t.equal((await cluster.cli(master, 'CLIENT', 'KILL', 'TYPE', 'replica')).trim(), '1', 'the replication link cut')
       t.teardown(() => { if (stoppedReplica.pid !== undefined) process.kill(stoppedReplica.pid, 'SIGCONT') })
       let lostId = ''
       for (let n = 20; n < 30; n++) lostId = (await post(`${a.url}/rooms/${room}/messages`, { n })).body.id as string
@@ -284,26 +286,31 @@ if (paths !== undefined) {
       }
       await Promise.all(readers.map(async r => await r.readUntil(events => events.length >= 0, 10_000)))
       const masters = (await cluster.topology()).filter(n => n.role === 'master')
-      let killed = 0
-      for (const master of masters) killed += Number((await cluster.cli(master.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub')).trim())
-      t.ok(killed >= 2 * masters.length, `killed ${killed} subscriber connections`)
-
       const channels = partitionTags(PARTITIONS).map(tag => `sse:{${tag}}`)
       const shares = new Map<number, number>()
-      await waitFor('every partition subscribed again by both instances (and the first two)', async () => {
+      /** Subscriptions to the partitions' channels on every master; `shares`: the partitions each master carries. */
+      const subscriptions = async (): Promise<number> => {
         shares.clear()
         let total = 0
         for (const master of masters) {
           const reply = (await cluster.cli(master.port, 'PUBSUB', 'SHARDNUMSUB', ...channels)).trim().split('\n')
-          let mine = 0
+          let carried = 0
           for (let i = 0; i < reply.length; i += 2) {
-            if (Number(reply[i + 1]) >= 4) mine++
+            const count = Number(reply[i + 1])
+            if (count > 0) carried++
+            total += count
           }
-          shares.set(master.port, mine)
-          total += mine
+          shares.set(master.port, carried)
         }
-        return total === PARTITIONS
-      }, 20_000)
+        return total
+      }
+      let before = 0
+      await waitFor('every instance subscribed', async () => (before = await subscriptions()) >= 2 * PARTITIONS, 10_000)
+      let killed = 0
+      for (const master of masters) killed += Number((await cluster.cli(master.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub')).trim())
+      t.ok(killed >= 2 * masters.length, `killed ${killed} subscriber connections`)
+      await waitFor(`all ${before} partition subscriptions back`, async () => await subscriptions() === before, 20_000)
+      t.equal([...shares.values()].reduce((sum, n) => sum + n, 0), PARTITIONS, 'every partition on one master')
       const even = PARTITIONS / masters.length
       for (const [port, share] of shares) t.ok(share >= even / 2 && share <= even * 2, `master ${port}: ${share} partitions (even: ${even.toFixed(1)})`)
 
