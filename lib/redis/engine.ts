@@ -5,9 +5,9 @@
 // names the event before it.
 //
 // The engine owns two kinds of connections, duplicates of the user's client: one
-// for its commands (auto-pipelined, so that what one turn of the event loop
-// publishes goes out in one write; replaced when it stops answering), and its
-// subscriber(s). It never quits the user's client.
+// for its commands (auto-pipelined on one Redis, so that what one turn of the
+// event loop publishes goes out in one write; replaced when it stops answering),
+// and its subscriber(s). It never quits the user's client.
 
 import type { Cluster, Redis } from 'ioredis'
 import type { EngineEntry, EngineHealth, EnginePage, EngineListener, HubEngine } from '../hub/engine.js'
@@ -147,15 +147,17 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
 }
 
 /**
- * The engine's own command connection: auto-pipelined (a tick's publishes in one write,
- * one pipeline per master on a cluster), and never resending a command after a reconnect
- * (its caller was already told it failed). Connects on the first command.
+ * The engine's own command connection: auto-pipelined on one Redis (a tick's publishes in
+ * one write), and never resending a command after a reconnect (its caller was already told
+ * it failed). Connects on the first command. On a cluster without auto-pipelining: ioredis
+ * then follows MOVED and ASK for each command, where a pipeline that met a failover or a
+ * slot move handed MOVED errors to its callers (seen in hub-redis-cluster).
  */
 function commandConnection (client: Redis | Cluster, cluster: boolean): Redis | Cluster {
   if (cluster) {
     const source = client as Cluster
     return source.duplicate([], {
-      enableAutoPipelining: true,
+      enableAutoPipelining: false,
       lazyConnect: true,
       redisOptions: { ...source.options.redisOptions, autoResendUnfulfilledCommands: false }
     })
