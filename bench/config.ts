@@ -28,6 +28,8 @@ function version (name: string): string {
 export const REFERENCE = 'node-http'
 /** hub-redis compares with the cheapest design across instances instead. */
 export const REDIS_REFERENCE = 'redis-pubsub'
+/** hub-redis-cluster: sharded PUB/SUB by hand on the same cluster. */
+export const REDIS_SHARDED_REFERENCE = 'redis-spubsub'
 
 export function contenders (): Contender[] {
   return [
@@ -42,6 +44,7 @@ export function contenders (): Contender[] {
     { id: 'floor-buffer', label: 'floor: one prepared Buffer per event, written to each socket', file: 'server/floor.ts', env: { BENCH_FLOOR: 'buffer' }, dedicated: true },
     { id: 'floor-coalesced', label: 'floor: one Buffer per tick, written to each socket', file: 'server/floor.ts', env: { BENCH_FLOOR: 'coalesced' }, dedicated: true },
     { id: REDIS_REFERENCE, label: 'Redis PUB/SUB by hand (reference)', file: 'server/redis-pubsub.ts', dedicated: true },
+    { id: REDIS_SHARDED_REFERENCE, label: 'Redis sharded PUB/SUB by hand (reference)', file: 'server/redis-spubsub.ts', dedicated: true },
     { id: 'typed-sse-hub-redis', label: 'fastify-typed-sse hub, Redis engine', file: 'server/typed-sse-hub.ts', dedicated: true, ready: 'position', replays: true }
   ]
 }
