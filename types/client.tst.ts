@@ -145,8 +145,17 @@ describe('typedEventSource', () => {
     expect(typed.on('message', (data) => { expect(data).type.toBe<{ from: string, text: string }>() })).type.toBe<() => void>()
     typed.on('reset', (data) => { expect(data).type.toBe<SseResetData>() })
     expect(typed.on).type.not.toBeCallableWith('tick', () => {})
-    expect(typedEventSource(source, { tick: Type.Object({ n: Type.Number() }) }).on).type.not.toBeCallableWith('reset', () => {})
+    expect(typedEventSource(source, { tick: Type.Object({ n: Type.Number() }) }, { validate: false }).on).type.not.toBeCallableWith('reset', () => {})
     expect(typed.source).type.toBe<FakeSource>()
+  })
+
+  test('validate is required where a schema carries no validator, as for eventStream', () => {
+    expect(typedEventSource).type.not.toBeCallableWith(source, roomEvents)
+    expect(typedEventSource).type.not.toBeCallableWith(source, roomEvents, { onError: () => {} })
+    expect(typedEventSource).type.not.toBeCallableWith(source, roomEvents, { validate: true })
+    expect(typedEventSource).type.toBeCallableWith(source, roomEvents, { validate: false })
+    expect(typedEventSource).type.toBeCallableWith(source, roomEvents, { validate: Value.Check, onError: () => {} })
+    expect(typedEventSource).type.toBeCallableWith(source, { note: z.object({ text: z.string() }) })
   })
 })
 

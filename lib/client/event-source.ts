@@ -3,15 +3,18 @@
 
 import { eventDecoders } from './decode.js'
 import { streamError } from './errors.js'
-import type { EventSourceLike, SseClientEvents, TypedEventSource, TypedEventSourceOptions } from './types.js'
+import type { EventSourceLike, SseClientEvents, SseSchemaCheck, TypedEventSource, TypedEventSourceOptionsArgument } from './types.js'
 
 type MessageLike = { data: string, lastEventId: string }
+/** What JavaScript callers may pass; the run time checks what the types require of TypeScript callers. */
+type LooseOptions = { validate?: boolean | SseSchemaCheck, onError?: (error: Error) => void }
 
 export function typedEventSource<Events extends SseClientEvents, Source extends EventSourceLike> (
   source: Source,
   events: Events,
-  options: TypedEventSourceOptions = {}
-): TypedEventSource<Events, Source> {
+  ...options: TypedEventSourceOptionsArgument<Events>
+): TypedEventSource<Events, Source>
+export function typedEventSource (source: EventSourceLike, events: SseClientEvents, options: LooseOptions = {}): TypedEventSource<SseClientEvents> {
   const { validate = true, onError = rethrow } = options
   const decoders = eventDecoders(events, validate)
   // The source finished (the server's end marker): close, or EventSource would reconnect and run it again.

@@ -132,12 +132,16 @@ export interface EventSourceLike {
   close (): void
 }
 
-export interface TypedEventSourceOptions {
-  /** As for eventStream. Default `true`. */
-  validate?: boolean | SseSchemaCheck
+/** The options of typedEventSource; `validate` as for eventStream (required where some of `events` need a checker). */
+export type TypedEventSourceOptions<Events extends SseClientEvents = SseClientEvents> = {
   /** Gets each event that fails (SseValidationError) and the server's failure event (SseStreamError). Default: thrown from the listener. */
   onError?: (error: Error) => void
-}
+} & SseValidateOption<Events>
+
+/** typedEventSource's options argument: optional unless `events` needs `validate`. */
+export type TypedEventSourceOptionsArgument<Events extends SseClientEvents> = [SseUncheckedEventNames<Events>] extends [never]
+  ? [options?: TypedEventSourceOptions<Events>]
+  : [options: TypedEventSourceOptions<Events>]
 
 export interface TypedEventSource<Events extends SseClientEvents, Source extends EventSourceLike = EventSourceLike> {
   /** Calls `listener` with each `name` event's decoded, checked data; returns the function that stops it. */
