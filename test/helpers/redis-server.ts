@@ -10,6 +10,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
+import type { Teardowns } from './iptables.js'
 import { requireProgram } from './programs.js'
 import { freePort } from './free-port.js'
 
@@ -39,7 +40,7 @@ export interface RunningRedis {
 }
 
 /** Starts redis-server on a free loopback port; stopped and its dir removed on teardown. */
-export async function startRedis (t: Test, redisPath: string, options: RedisServerOptions = {}): Promise<RunningRedis> {
+export async function startRedis (t: Teardowns, redisPath: string, options: RedisServerOptions = {}): Promise<RunningRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'fastify-typed-sse-redis-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   let child: ChildProcess | undefined

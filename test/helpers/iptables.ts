@@ -1,0 +1,140 @@
+// Network faults without a process dying: iptables rules that drop loopback
+// packets of one port, silently (no RST, no FIN), all of them or a random share.
+// Only rules for ports the caller opened, each tagged with this process's pid,
+// and each removed again with `-D` and the same spec: on teardown, when the
+// process exits, and on SIGINT/SIGTERM. Never a flush: other programs on the
+// machine may have rules of their own.
+
+import { execFile, execFileSync } from 'node:child_process'
+import { promisify } from 'node:util'
+import type { Test } from 'tap'
+import { findProgram } from './programs.js'
+
+export const IPTABLES_INSTALL = 'apt-get install -y iptables'
+
+/** What the helpers need of a tap test: a teardown (the soak passes its own). */
+export interface Teardowns {
+  teardown: (fn: () => unknown) => void
+}
+
+const run = promisify(execFile)
+
+/**
+ * iptables' path, once it has been seen to work here (it needs root). Otherwise
+ * records a skip naming the install command (a failure when CI=true) and returns
+ * undefined: the caller adds no tests then.
+ */
+export function requireIptables (t: Test): string | undefined {
+  const problem = iptablesProblem()
+  if (problem === undefined) return findProgram('iptables')
+  if (process.env.CI === 'true') t.fail(problem)
+  else t.skip(problem, () => {})
+  return undefined
+}
+
+/** Why iptables cannot be used here, or undefined when it can. */
+export function iptablesProblem (): string | undefined {
+  const path = findProgram('iptables')
+  if (path === undefined) return `iptables is not on PATH; install it with: ${IPTABLES_INSTALL}`
+  try {
+    execFileSync(path, ['-w', '-S', 'INPUT'], { stdio: 'pipe' })
+    return undefined
+  } catch (err) {
+    return `iptables does not work here (it needs root and the kernel's netfilter): ${(err as Error).message.split('\n')[0]}`
+  }
+}
+
+export interface DropOptions {
+  /**
+   * Which packets of `port`'s connections: `'both'` (default; a partition), `'to'`
+   * (packets sent to the port: what a client sends to a server there) or `'from'`
+   * (packets sent from the port: what that server sends back).
+   */
+  direction?: 'both' | 'to' | 'from'
+  /** Drop each packet with this probability (0..1), instead of every packet. */
+  probability?: number
+}
+
+export interface Drop {
+  readonly port: number
+  /** Removes exactly the rules this drop added (idempotent). */
+  remove: () => Promise<void>
+  /** The `iptables -S` lines of this drop's rules, as added. */
+  readonly rules: readonly string[]
+}
+
+/** Rules added by this process and not removed yet, each as its `-A`/`-D` spec. */
+const active = new Set<string[]>()
+const tag = `fastify-typed-sse-test-${process.pid}`
+let exitHooked = false
+
+/**
+ * Drops loopback packets of `port` until `remove()` (and at teardown, exit and
+ * signals at the latest). The drop starts when this resolves.
+ */
+export async function dropPort (t: Teardowns, port: number, options: DropOptions = {}): Promise<Drop> {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`not a port: ${port}`)
+  const { direction = 'both', probability } = options
+  if (probability !== undefined && !(probability > 0 && probability <= 1)) throw new RangeError(`probability must be in (0, 1], got ${probability}`)
+  const path = findProgram('iptables')
+  if (path === undefined) throw new Error(`iptables is not on PATH; install it with: ${IPTABLES_INSTALL}`)
+  hookExit(path)
+  const matches = direction === 'both' ? ['--dport', '--sport'] : [direction === 'to' ? '--dport' : '--sport']
+  const specs = matches.map(match => [
+    'INPUT', '-i', 'lo', '-p', 'tcp', match, String(port),
+    ...(probability === undefined ? [] : ['-m', 'statistic', '--mode', 'random', '--probability', String(probability)]),
+    '-m', 'comment', '--comment', tag,
+    '-j', 'DROP'
+  ])
+  const added: string[][] = []
+  const remove = async (): Promise<void> => {
+    for (const spec of added.splice(0)) {
+      active.delete(spec)
+      await run(path, ['-w', '-D', ...spec])
+    }
+  }
+  try {
+    for (const spec of specs) {
+      await run(path, ['-w', '-A', ...spec])
+      added.push(spec)
+      active.add(spec)
+    }
+  } catch (err) {
+    await remove()
+    throw err
+  }
+  t.teardown(remove)
+  return { port, remove, rules: specs.map(spec => '-A ' + spec.join(' ')) }
+}
+
+/** The `iptables -S` lines of rules this process added and has not removed (none, once everything is torn down). */
+export function leftoverRules (): string[] {
+  const path = findProgram('iptables')
+  if (path === undefined) return []
+  return execFileSync(path, ['-w', '-S', 'INPUT'], { encoding: 'utf8' }).split('\n').filter(line => line.includes(tag))
+}
+
+/** On exit and on SIGINT/SIGTERM, removes what is still in place, synchronously. */
+function hookExit (path: string): void {
+  if (exitHooked) return
+  exitHooked = true
+  const removeAll = (): void => {
+    for (const spec of active) {
+      try {
+        execFileSync(path, ['-w', '-D', ...spec], { stdio: 'ignore' })
+      } catch {
+        // already gone
+      }
+    }
+    active.clear()
+  }
+  process.once('exit', removeAll)
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      removeAll()
+      // Then die of the signal as the process would have without this handler,
+      // unless someone else handles it.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
+    })
+  }
+}
