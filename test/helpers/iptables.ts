@@ -1,5 +1,7 @@
 // Network faults without a process dying: iptables rules that drop loopback
-// packets of one port, silently (no RST, no FIN), all of them or a random share.
+// packets of one port, silently (no RST, no FIN), all of them or a random share;
+// and a clamp of the segment size, so that loopback connections get the buffers
+// of a real network.
 // Only rules for ports the caller opened, each tagged with this process's pid,
 // and each removed again with `-D` and the same spec: on teardown, when the
 // process exits, and on SIGINT/SIGTERM. Never a flush: other programs on the
@@ -56,62 +58,104 @@ export interface DropOptions {
 }
 
 export interface Drop {
-  readonly port: number
+  readonly port: number | readonly [number, number]
   /** Removes exactly the rules this drop added (idempotent). */
   remove: () => Promise<void>
   /** The `iptables -S` lines of this drop's rules, as added. */
   readonly rules: readonly string[]
 }
 
-/** Rules added by this process and not removed yet, each as its `-A`/`-D` spec. */
-const active = new Set<string[]>()
+/** A rule as added: its table and its spec after `-A`/`-D`. */
+interface Rule {
+  readonly table: 'filter' | 'mangle'
+  readonly spec: readonly string[]
+}
+
+/** Rules added by this process and not removed yet. */
+const active = new Set<Rule>()
 const tag = `fastify-typed-sse-test-${process.pid}`
 let exitHooked = false
 
 /**
- * Drops loopback packets of `port` until `remove()` (and at teardown, exit and
- * signals at the latest). The drop starts when this resolves.
+ * Drops loopback packets of `port` (or of a range of ports, both ends included)
+ * until `remove()` (and at teardown, exit and signals at the latest). The drop
+ * starts when this resolves.
  */
-export async function dropPort (t: Teardowns, port: number, options: DropOptions = {}): Promise<Drop> {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`not a port: ${port}`)
+export async function dropPort (t: Teardowns, port: number | readonly [from: number, to: number], options: DropOptions = {}): Promise<Drop> {
+  const [from, to] = typeof port === 'number' ? [port, port] : port
+  if (!isPort(from) || !isPort(to) || from > to) throw new RangeError(`not a port or a range of ports: ${String(port)}`)
+  const ports = from === to ? String(from) : `${from}:${to}`
   const { direction = 'both', probability } = options
   if (probability !== undefined && !(probability > 0 && probability <= 1)) throw new RangeError(`probability must be in (0, 1], got ${probability}`)
   const path = findProgram('iptables')
   if (path === undefined) throw new Error(`iptables is not on PATH; install it with: ${IPTABLES_INSTALL}`)
   hookExit(path)
   const matches = direction === 'both' ? ['--dport', '--sport'] : [direction === 'to' ? '--dport' : '--sport']
-  const specs = matches.map(match => [
-    'INPUT', '-i', 'lo', '-p', 'tcp', match, String(port),
-    ...(probability === undefined ? [] : ['-m', 'statistic', '--mode', 'random', '--probability', String(probability)]),
-    '-m', 'comment', '--comment', tag,
-    '-j', 'DROP'
-  ])
-  const added: string[][] = []
+  const rules = matches.map((match): Rule => ({
+    table: 'filter',
+    spec: [
+      'INPUT', '-i', 'lo', '-p', 'tcp', match, ports,
+      ...(probability === undefined ? [] : ['-m', 'statistic', '--mode', 'random', '--probability', String(probability)]),
+      '-m', 'comment', '--comment', tag,
+      '-j', 'DROP'
+    ]
+  }))
+  const remove = await addRules(t, path, rules)
+  return { port, remove, rules: rules.map(rule => '-A ' + rule.spec.join(' ')) }
+}
+
+/**
+ * Connections to `port` opened from now on (until `remove()`, teardown, exit or a
+ * signal) use segments of at most `mss` bytes, as on a real network (loopback's
+ * are 64 KiB): the SYN's MSS option is clamped, so the kernel sizes the socket's
+ * send buffer for that MSS too.
+ */
+export async function clampMss (t: Teardowns, port: number, mss: number): Promise<{ remove: () => Promise<void> }> {
+  if (!isPort(port)) throw new RangeError(`not a port: ${port}`)
+  if (!Number.isInteger(mss) || mss < 536 || mss > 65495) throw new RangeError(`mss must be an integer from 536 to 65495, got ${mss}`)
+  const path = findProgram('iptables')
+  if (path === undefined) throw new Error(`iptables is not on PATH; install it with: ${IPTABLES_INSTALL}`)
+  hookExit(path)
+  const rule: Rule = {
+    table: 'mangle',
+    spec: ['OUTPUT', '-o', 'lo', '-p', 'tcp', '--dport', String(port), '--tcp-flags', 'SYN,RST', 'SYN', '-m', 'comment', '--comment', tag, '-j', 'TCPMSS', '--set-mss', String(mss)]
+  }
+  return { remove: await addRules(t, path, [rule]) }
+}
+
+/** Adds the rules (all or none); the returned function removes exactly them, and is also called at teardown. */
+async function addRules (t: Teardowns, path: string, rules: Rule[]): Promise<() => Promise<void>> {
+  const added: Rule[] = []
   const remove = async (): Promise<void> => {
-    for (const spec of added.splice(0)) {
-      active.delete(spec)
-      await run(path, ['-w', '-D', ...spec])
+    for (const rule of added.splice(0)) {
+      active.delete(rule)
+      await run(path, ['-w', '-t', rule.table, '-D', ...rule.spec])
     }
   }
   try {
-    for (const spec of specs) {
-      await run(path, ['-w', '-A', ...spec])
-      added.push(spec)
-      active.add(spec)
+    for (const rule of rules) {
+      await run(path, ['-w', '-t', rule.table, '-A', ...rule.spec])
+      added.push(rule)
+      active.add(rule)
     }
   } catch (err) {
     await remove()
     throw err
   }
   t.teardown(remove)
-  return { port, remove, rules: specs.map(spec => '-A ' + spec.join(' ')) }
+  return remove
+}
+
+function isPort (port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65535
 }
 
 /** The `iptables -S` lines of rules this process added and has not removed (none, once everything is torn down). */
 export function leftoverRules (): string[] {
   const path = findProgram('iptables')
   if (path === undefined) return []
-  return execFileSync(path, ['-w', '-S', 'INPUT'], { encoding: 'utf8' }).split('\n').filter(line => line.includes(tag))
+  return ['filter', 'mangle'].flatMap(table => execFileSync(path, ['-w', '-t', table, '-S'], { encoding: 'utf8' }).split('\n'))
+    .filter(line => line.includes(tag))
 }
 
 /** On exit and on SIGINT/SIGTERM, removes what is still in place, synchronously. */
@@ -119,9 +163,9 @@ function hookExit (path: string): void {
   if (exitHooked) return
   exitHooked = true
   const removeAll = (): void => {
-    for (const spec of active) {
+    for (const rule of active) {
       try {
-        execFileSync(path, ['-w', '-D', ...spec], { stdio: 'ignore' })
+        execFileSync(path, ['-w', '-t', rule.table, '-D', ...rule.spec], { stdio: 'ignore' })
       } catch {
         // already gone
       }

@@ -31,6 +31,8 @@ export interface RedisServerOptions {
 export interface RunningRedis {
   readonly port: number
   readonly url: string
+  /** Its working dir (dump.rdb, the AOF): a test may put a dataset there while it is stopped. */
+  readonly dir: string
   /** The pid of the running server, undefined while it is stopped. */
   readonly pid: number | undefined
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and waits for it to exit. */
@@ -99,6 +101,7 @@ export async function startRedis (t: Teardowns, redisPath: string, options: Redi
       return {
         port,
         url: `redis://127.0.0.1:${port}`,
+        dir,
         get pid () { return child?.pid },
         stop,
         start
