@@ -124,13 +124,15 @@ async function main (): Promise<number> {
     await Promise.all(instances.map(instance => stopChild(instance.child)))
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
   }
-  process.once('SIGINT', () => { stopAll().finally(() => process.exit(130)) })
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => { stopAll().finally(() => process.exit(130)) })
+  }
 
   try {
     console.log(`soak: ${settings.minutes} min, ${settings.clients} clients (${settings.churn * 100}% reconnect each second), ` +
       `${settings.rate} events/s over ${settings.topics} topics; Redis restarted every ${settings.periodS} s, ` +
       `blackholed ${settings.blackholeS} s in the middle of each period; heap checked after ${settings.warmupS} s`)
-    const redis = await startRedis(teardowns, findProgram('redis-server') as string, { aof: true })
+    const redis = await startRedis(teardowns, findProgram('redis-server') as string, { aof: true, startTimeoutMs: 120_000 })
     instances.push(...await Promise.all(['A', 'B'].map(name => startInstance(redis.url, name))))
     const nginx = await startNginx(teardowns, findProgram('nginx') as string, {
       upstreamPort: instances.map(instance => Number(new URL(instance.url).port)),
@@ -152,6 +154,7 @@ async function main (): Promise<number> {
     console.log(`${settings.clients} clients connected; publishing`)
 
     const faults: Fault[] = []
+    let faultError: unknown
     const faultsDone = (async () => {
       const until = async (at: number): Promise<void> => {
         const wait = started + at * 1000 - Date.now()
@@ -177,7 +180,11 @@ async function main (): Promise<number> {
         restart.end = elapsed()
         console.log(`${restart.start.toFixed(0)} s: Redis restarted (${(restart.end - restart.start).toFixed(1)} s)`)
       }
-    })()
+    })().catch((err: unknown) => {
+      // Recorded as a failed check; the run goes on to its end and writes its results.
+      faultError = err
+      console.error('a fault could not be applied:', err)
+    })
 
     const samples: Sample[] = []
     const take = async (final: boolean): Promise<Sample> => {
@@ -196,13 +203,15 @@ async function main (): Promise<number> {
     while (elapsed() < settings.minutes * 60) {
       const next = started + (Math.floor(elapsed() / settings.sampleS) + 1) * settings.sampleS * 1000
       await new Promise(resolve => setTimeout(resolve, Math.max(0, Math.min(next, started + settings.minutes * 60_000) - Date.now())))
-      if (elapsed() < settings.minutes * 60 - 0.5) await take(false)
+      // A sample that fails (an instance too busy to answer in 10 s) is left out, and said.
+      if (elapsed() < settings.minutes * 60 - 0.5) await take(false).catch((err: unknown) => { console.error(`${elapsed().toFixed(0)} s: no sample: ${String(err)}`) })
     }
     await faultsDone
     const drained = await load.request<{ caughtUp: number, behind: string[] }>('drain', 60_000, 90_000)
     await take(true)
 
     const result = checkSoak(settings, samples, faults, drained, started)
+    if (faultError !== undefined) result.checks.push({ what: 'faults applied', ok: false, detail: String(faultError) })
     const dir = join(ROOT, 'bench', 'results')
     mkdirSync(dir, { recursive: true })
     const base = join(dir, `soak-${settings.minutes}min`)

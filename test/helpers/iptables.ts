@@ -174,11 +174,14 @@ function hookExit (path: string): void {
   }
   process.once('exit', removeAll)
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
+    // First in line, so that it sees whether anyone else handles the signal.
+    const onSignal = (): void => {
       removeAll()
-      // Then die of the signal as the process would have without this handler,
-      // unless someone else handles it.
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
-    })
+      const handledElsewhere = process.listenerCount(signal) > 1
+      process.removeListener(signal, onSignal)
+      // Without other handlers, die of the signal as the process would have without this one.
+      if (!handledElsewhere) process.kill(process.pid, signal)
+    }
+    process.prependListener(signal, onSignal)
   }
 }

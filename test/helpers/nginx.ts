@@ -22,6 +22,8 @@ export interface RunningNginx {
 export interface NginxOptions {
   /** The port of the app nginx proxies to; several ports: round-robin over them. */
   upstreamPort: number | readonly number[]
+  /** Ports of servers that get requests only when the others fail (`server ... backup;`). */
+  backupPorts?: readonly number[]
   /** Extra directives for the http {} block, e.g. `proxy_read_timeout 1s;`. */
   httpDirectives?: string[]
   /** nginx's worker_connections (two per proxied stream). Default 256. */
@@ -44,7 +46,7 @@ export async function startNginx (t: Teardowns, nginxPath: string, options: Ngin
 }
 
 async function launch (t: Teardowns, nginxPath: string, prefix: string, options: NginxOptions, port: number): Promise<RunningNginx> {
-  writeFileSync(join(prefix, 'site.conf'), siteConfig(options.upstreamPort, port))
+  writeFileSync(join(prefix, 'site.conf'), siteConfig(options.upstreamPort, options.backupPorts ?? [], port))
   writeFileSync(join(prefix, 'nginx.conf'), `
 # One process, so that stopping it leaves nothing behind; everything under ${prefix}.
 daemon off;
@@ -91,9 +93,12 @@ http {
 }
 
 /** example/nginx.conf with the app's address(es) and a loopback listen address. */
-function siteConfig (upstreamPort: number | readonly number[], listenPort: number): string {
+function siteConfig (upstreamPort: number | readonly number[], backupPorts: readonly number[], listenPort: number): string {
   const recommended = readFileSync(RECOMMENDED_CONFIG, 'utf8')
-  const servers = (typeof upstreamPort === 'number' ? [upstreamPort] : upstreamPort).map(port => `server 127.0.0.1:${port};`).join('\n  ')
+  const servers = [
+    ...(typeof upstreamPort === 'number' ? [upstreamPort] : upstreamPort).map(port => `server 127.0.0.1:${port};`),
+    ...backupPorts.map(port => `server 127.0.0.1:${port} backup;`)
+  ].join('\n  ')
   return replaceOnce(replaceOnce(recommended, 'server 127.0.0.1:3000;', servers),
     'listen 8080;', `listen 127.0.0.1:${listenPort};`)
 }

@@ -26,6 +26,8 @@ export interface RedisServerOptions {
   aof?: boolean
   /** Extra config lines as command-line pairs, e.g. ['client-output-buffer-limit', 'pubsub 1mb 1mb 0']. */
   args?: string[]
+  /** How long a (re)start may take to answer PING: loading a large AOF takes a while. Default 10 s. */
+  startTimeoutMs?: number
 }
 
 export interface RunningRedis {
@@ -78,7 +80,8 @@ export async function startRedis (t: Teardowns, redisPath: string, options: Redi
     launched.stdout?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
     launched.stderr?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
     child = launched
-    const deadline = Date.now() + 10_000
+    const startTimeoutMs = options.startTimeoutMs ?? 10_000
+    const deadline = Date.now() + startTimeoutMs
     while (!await answersPing(port)) {
       if (launched.exitCode !== null) {
         child = undefined
@@ -86,7 +89,7 @@ export async function startRedis (t: Teardowns, redisPath: string, options: Redi
       }
       if (Date.now() > deadline) {
         await stop()
-        throw new Error(`redis-server did not answer on 127.0.0.1:${port} within 10 s: ${output}`)
+        throw new Error(`redis-server did not answer on 127.0.0.1:${port} within ${startTimeoutMs / 1000} s: ${output}`)
       }
       await new Promise(resolve => setTimeout(resolve, 25))
     }

@@ -66,22 +66,30 @@ export interface Outcomes {
  * count starts again from the next number.
  */
 export function checkClient (t: Test, name: string, client: Pick<Recorder, 'messages' | 'resets'>, outcomes: Outcomes, from = 0): void {
+  const { order, unknown, missing, count } = clientProblems(client, outcomes, from)
+  t.same(order.slice(0, 5), [], `${name}: every event once and in order (${count} events)`)
+  t.same(unknown, [], `${name}: nothing that was never published`)
+  if (client.resets.length === 0) {
+    t.same(missing.slice(0, 10), [], `${name}: every acknowledged event from ${from} to ${outcomes.next - 1} (${missing.length} missing)`)
+  }
+}
+
+/** What checkClient checks, as lists: out of order or repeated, never published, acknowledged but missing (only without a reset). */
+export function clientProblems (client: Pick<Recorder, 'messages' | 'resets'>, outcomes: Outcomes, from = 0): { order: string[], unknown: number[], missing: number[], count: number } {
   const ns = client.messages.map(message => message.n)
-  const problems: string[] = []
+  const order: string[] = []
   for (let i = 1; i < ns.length; i++) {
-    if (ns[i]! <= ns[i - 1]!) problems.push(`${ns[i]} after ${ns[i - 1]} (index ${i})`)
+    if (ns[i]! <= ns[i - 1]!) order.push(`${ns[i]} after ${ns[i - 1]} (index ${i})`)
   }
   const unknown = ns.filter(n => n >= outcomes.next)
   const got = new Set(ns)
   const missing: number[] = []
-  for (let n = from; n < outcomes.next; n++) {
-    if (!got.has(n) && !outcomes.rejected.has(n)) missing.push(n)
-  }
-  t.same(problems.slice(0, 5), [], `${name}: every event once and in order (${ns.length} events)`)
-  t.same(unknown, [], `${name}: nothing it was never published`)
   if (client.resets.length === 0) {
-    t.same(missing.slice(0, 10), [], `${name}: every acknowledged event from ${from} to ${outcomes.next - 1} (${missing.length} missing)`)
+    for (let n = from; n < outcomes.next; n++) {
+      if (!got.has(n) && !outcomes.rejected.has(n)) missing.push(n)
+    }
   }
+  return { order, unknown, missing, count: ns.length }
 }
 
 /** Quantiles of the time from publish (`from`, the instance's clock in ms) to arrival, over `messages`. */
