@@ -7,14 +7,22 @@
 //
 // All calls have the same timeout, so they expire in the order they started: one
 // FIFO and one timer for the oldest call, not a timer per publish.
+//
+// A call that gets no answer while the connection claims to be ready means the
+// connection cannot be trusted (Redis blackholed: no RST, no FIN, the socket just
+// waits): `onStall` is told, at most once per timeout, so that the engine replaces
+// the connection instead of waiting for TCP to give up. The outcome of the last
+// call is kept for health().
 
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { FST_SSE_HUB_UNAVAILABLE } from '../errors.js'
 
 /** One call waiting for Redis: settled by its reply, or failed at its deadline. */
 interface PendingCall {
   settled: boolean
   readonly what: string
+  /** The key the call is about, for onStall. */
+  readonly key: string
   readonly expires: number
   readonly resolve: (value: any) => void
   readonly reject: (err: Error) => void
@@ -32,12 +40,20 @@ export class Deadline {
   private ready: Promise<void> | undefined
   private stopWaiting: (() => void) | undefined
 
-  constructor (private readonly client: Redis, private readonly timeoutMs: number) {}
+  /** Why the last call failed; undefined once a call succeeded after it. */
+  failure: string | undefined
+  private lastStall = -Infinity
+
+  constructor (
+    private readonly client: Redis | Cluster,
+    private readonly timeoutMs: number,
+    private readonly onStall: (key: string) => void = () => {}
+  ) {}
 
   /** `run()`'s result, or FST_SSE_HUB_UNAVAILABLE when Redis fails or does not answer in time. */
-  call<T> (what: string, run: () => Promise<T>): Promise<T> {
+  call<T> (what: string, key: string, run: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const call: PendingCall = { settled: false, what, expires: performance.now() + this.timeoutMs, resolve, reject }
+      const call: PendingCall = { settled: false, what, key, expires: performance.now() + this.timeoutMs, resolve, reject }
       this.pending.push(call)
       this.timer ??= setTimeout(this.expire, this.timeoutMs)
       if (this.client.status === 'ready') this.send(call, run)
@@ -55,6 +71,7 @@ export class Deadline {
     run().then((value) => {
       if (call.settled) return
       call.settled = true
+      this.failure = undefined
       call.resolve(value)
       this.dropSettled()
     }, (err: unknown) => this.fail(call, err instanceof Error ? err.message : String(err), err))
@@ -62,6 +79,7 @@ export class Deadline {
 
   private fail (call: PendingCall, reason: string, cause?: unknown): void {
     if (call.settled) return
+    this.failure = `${call.what}: ${reason}`
     rejectCall(call, reason, cause)
     this.dropSettled()
   }
@@ -86,11 +104,19 @@ export class Deadline {
     this.timer = undefined
     // Timers may fire up to a millisecond early by performance.now()'s clock.
     const now = performance.now() + 1
+    let stalled: string | undefined
     for (let i = this.head; i < this.pending.length; i++) {
       const call = this.pending[i] as PendingCall
       if (call.settled) continue
       if (call.expires > now) break
-      rejectCall(call, `no answer from Redis within ${this.timeoutMs} ms (client ${this.client.status})`)
+      const reason = `no answer from Redis within ${this.timeoutMs} ms (client ${this.client.status})`
+      this.failure = `${call.what}: ${reason}`
+      if (this.client.status === 'ready') stalled = call.key
+      rejectCall(call, reason)
+    }
+    if (stalled !== undefined && now - this.lastStall >= this.timeoutMs) {
+      this.lastStall = now
+      this.onStall(stalled)
     }
     this.dropSettled()
     const oldest = this.pending[this.head]

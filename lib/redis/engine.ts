@@ -1,16 +1,26 @@
 // The hub's engine on Redis Streams: one stream per topic holds its history (the
-// resume points), one script appends and announces each event, and one
-// subscription per topic per instance carries the live path. Continuity is the
-// hub's: each live message names the event before it.
+// resume points), one script appends and announces each event, and the live path
+// (one subscription per topic per instance on one Redis, one per partition on a
+// cluster) carries the notifications. Continuity is the hub's: each live message
+// names the event before it.
+//
+// The engine owns two kinds of connections, duplicates of the user's client: one
+// for its commands (auto-pipelined, so that what one turn of the event loop
+// publishes goes out in one write; replaced when it stops answering), and its
+// subscriber(s). It never quits the user's client.
 
-import type { EngineEntry, EnginePage, EngineListener, HubEngine } from '../hub/engine.js'
+import type { Cluster, Redis } from 'ioredis'
+import type { EngineEntry, EngineHealth, EnginePage, EngineListener, HubEngine } from '../hub/engine.js'
 import { ZERO_ID } from '../hub/engine.js'
 import { compareIds, isId } from '../hub/ids.js'
 import { FST_SSE_HUB_UNAVAILABLE } from '../errors.js'
 import { Deadline } from './deadline.js'
-import { LiveChannels } from './live.js'
+import { TopicChannels } from './live.js'
 import { engineSettings, type RedisEngineOptions } from './options.js'
+import type { LivePath } from './probe.js'
 import { APPEND, READ } from './scripts.js'
+import { PartitionChannels } from './sharded.js'
+import { keySlot, partitionOf, partitionTags } from './slots.js'
 
 type StreamEntry = [id: string, fields: string[]]
 
@@ -22,14 +32,45 @@ type ReadReply =
 const TRIMMED: EnginePage = { status: 'history-lost' }
 const UNKNOWN: EnginePage = { status: 'unknown-id' }
 
+/** Where a topic lives: its stream key, the channel its events are announced on, and the head of each message. */
+interface Placement {
+  readonly key: string
+  readonly channel: string
+  readonly head: string
+}
+
 export function redisEngine (options: RedisEngineOptions): HubEngine {
-  const { client, prefix, history, maxAgeMs, idleTtlMs, publishTimeoutMs } = engineSettings(options)
-  const deadline = new Deadline(client, publishTimeoutMs)
-  const live = new LiveChannels(client)
+  const settings = engineSettings(options)
+  const { prefix, history, maxAgeMs, idleTtlMs, publishTimeoutMs, probeIntervalMs } = settings
+  const commands = commandConnection(settings.client, settings.cluster)
+  commands.on('error', () => {}) // failures reach the callers, as FST_SSE_HUB_UNAVAILABLE
+  // A command with no answer on a "ready" connection: a new socket rather than trust this one.
+  const deadline = new Deadline(commands, publishTimeoutMs, settings.cluster
+    ? (key) => replaceNode(commands as Cluster, key)
+    : () => commands.disconnect(true))
+  const publishCommand = settings.cluster ? 'SPUBLISH' : 'PUBLISH'
+  let place: (topic: string) => Placement
+  let live: LivePath
+  if (settings.cluster) {
+    const count = settings.partitions
+    const tagged = partitionTags(count).map(tag => `${prefix}{${tag}}`)
+    const partition = (topic: string): number => partitionOf(topic, count)
+    place = (topic) => {
+      const channel = tagged[partition(topic)] as string
+      return { key: channel + topic, channel, head: topic + '\n' }
+    }
+    live = new PartitionChannels(settings.client as Cluster, commands as Cluster, tagged, partition)
+  } else {
+    place = (topic) => ({ key: prefix + topic, channel: prefix + topic, head: '' })
+    live = new TopicChannels(settings.client as Redis, commands as Redis, prefix)
+  }
   // The script's fixed arguments, as Redis receives them, made once.
   const historyArg = String(history)
   const idleTtlArg = String(idleTtlMs)
   const maxAgeArg = String(maxAgeMs ?? 0)
+  // A subscription is live if heard from within two probe rounds.
+  const livenessMs = 2 * probeIntervalMs
+  let probeTimer: NodeJS.Timeout | undefined
   let closed = false
 
   const ensureOpen = (what: string): void => {
@@ -40,18 +81,22 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
     // Not async: the hot path, one promise per publish.
     append (topic: string, body: string): Promise<string> {
       if (closed) return Promise.reject(new FST_SSE_HUB_UNAVAILABLE('publish: the engine is closed'))
-      const name = prefix + topic
+      const { key, channel, head } = place(topic)
       // The key may get the client's keyPrefix; the channel is sent as it is.
-      return deadline.call('publish', () =>
-        APPEND.run(client, name, [body, historyArg, idleTtlArg, maxAgeArg, name]) as Promise<string>)
+      // Past this time Redis refuses the append: ioredis may retry a command on a new master
+      // after a failover, and one its caller was told had failed must not land after later ones.
+      const refuseAfter = String(Date.now() + publishTimeoutMs)
+      return deadline.call('publish', key, () =>
+        APPEND.run(commands, key, [body, historyArg, idleTtlArg, maxAgeArg, channel, publishCommand, head, refuseAfter]) as Promise<string>)
     },
 
     async read (topic: string, afterId: string | undefined, limit: number): Promise<EnginePage> {
       ensureOpen('read')
       if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`read limit must be a positive integer, got ${String(limit)}`)
       if (afterId !== undefined && !isId(afterId)) return UNKNOWN
-      const reply = await deadline.call('read', () =>
-        READ.run(client, prefix + topic, [afterId ?? '', limit]) as Promise<ReadReply>)
+      const { key } = place(topic)
+      const reply = await deadline.call('read', key, () =>
+        READ.run(commands, key, [afterId ?? '', limit]) as Promise<ReadReply>)
       switch (reply[0]) {
         case 'ok': return { status: 'ok', entries: reply[1].map(toEntry) }
         case 'trimmed': return TRIMMED
@@ -68,22 +113,81 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
 
     async newest (topic: string): Promise<string> {
       ensureOpen('newest')
-      const last = await deadline.call('newest', () => client.xrevrange(prefix + topic, '+', '-', 'COUNT', 1))
+      const { key } = place(topic)
+      const last = await deadline.call('newest', key, () => commands.xrevrange(key, '+', '-', 'COUNT', 1))
       return last[0]?.[0] ?? ZERO_ID
     },
 
     listen (topic: string, listener: EngineListener): () => void {
       ensureOpen('listen')
-      return live.listen(prefix + topic, listener)
+      probeTimer ??= setInterval(() => live.probeRound(), probeIntervalMs).unref()
+      return live.listen(settings.cluster ? topic : prefix + topic, listener)
+    },
+
+    health (): EngineHealth {
+      const reasons: string[] = []
+      if (closed) return { publish: false, live: false, reasons: ['the engine is closed'] }
+      const status = commands.status
+      if (deadline.failure !== undefined) reasons.push(deadline.failure)
+      else if (status !== 'ready' && status !== 'wait') reasons.push(`the command connection is ${status}`)
+      const publish = reasons.length === 0
+      const unconfirmed = live.unconfirmed(performance.now(), livenessMs)
+      reasons.push(...unconfirmed)
+      return { publish, live: unconfirmed.length === 0, reasons }
     },
 
     async close (): Promise<void> {
       if (closed) return
       closed = true
+      clearInterval(probeTimer)
       deadline.close()
-      await live.close()
+      await Promise.all([live.close(), quitCommands(commands)])
     }
   }
+}
+
+/**
+ * The engine's own command connection: auto-pipelined (a tick's publishes in one write,
+ * one pipeline per master on a cluster), and never resending a command after a reconnect
+ * (its caller was already told it failed). Connects on the first command.
+ */
+function commandConnection (client: Redis | Cluster, cluster: boolean): Redis | Cluster {
+  if (cluster) {
+    const source = client as Cluster
+    return source.duplicate([], {
+      enableAutoPipelining: true,
+      lazyConnect: true,
+      redisOptions: { ...source.options.redisOptions, autoResendUnfulfilledCommands: false }
+    })
+  }
+  return (client as Redis).duplicate({ enableAutoPipelining: true, autoResendUnfulfilledCommands: false, lazyConnect: true })
+}
+
+/**
+ * On a cluster, a command that got no answer points at one master's connection: that one is
+ * dropped (the cluster makes a new one) and the slots are asked again, as the master may
+ * have been replaced. The other masters' connections are left alone.
+ */
+function replaceNode (commands: Cluster, key: string): void {
+  const keyPrefix = (commands.options as { keyPrefix?: string }).keyPrefix ?? ''
+  const owner = commands.slots[keySlot(keyPrefix + key)]?.[0]
+  const node = commands.nodes('master').find(node => `${node.options.host ?? ''}:${node.options.port ?? ''}` === owner)
+  node?.disconnect()
+  commands.refreshSlotsCache()
+}
+
+async function quitCommands (commands: Redis | Cluster): Promise<void> {
+  if (commands.status === 'wait') {
+    commands.disconnect()
+    return
+  }
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    commands.quit().catch(() => {}),
+    new Promise(resolve => { timer = setTimeout(resolve, 1000) })
+  ])
+  clearTimeout(timer)
+  commands.disconnect()
 }
 
 function toEntry ([id, fields]: StreamEntry): EngineEntry {

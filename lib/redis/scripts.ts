@@ -3,7 +3,7 @@
 // commands, so the user's client gets no commands defined on it.
 
 import { createHash } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 
 export class LuaScript {
   private readonly sha: string
@@ -13,7 +13,7 @@ export class LuaScript {
   }
 
   /** Runs the script with one key. */
-  async run (client: Redis, key: string, args: readonly (string | number)[]): Promise<unknown> {
+  async run (client: Redis | Cluster, key: string, args: readonly (string | number)[]): Promise<unknown> {
     try {
       return await client.evalsha(this.sha, 1, key, ...args)
     } catch (err) {
@@ -25,13 +25,21 @@ export class LuaScript {
 
 /**
  * Appends one event and announces it, as one step. KEYS[1]: the topic's stream;
- * ARGV: body, history, idleTtlMs, maxAgeMs (0: none), channel. Publishes
- * `<id>\n<previous id>\n<body>`, where the previous id is the stream's last entry
+ * ARGV: body, history, idleTtlMs, maxAgeMs (0: none), channel, the publishing
+ * command (PUBLISH, or SPUBLISH on a cluster, where the channel shares the key's
+ * hash tag), and a head for the message (the topic, on a cluster's partition
+ * channel; else empty), and the time (ms, Redis's clock) after which the append is
+ * refused (the caller was told it failed). Publishes `<head><id>\n<previous id>\n<body>`, where the
+ * previous id is the stream's last entry
  * before this one ('0-0' when the stream is new: nothing else ever empties it,
  * as trimming keeps at least the entry just added). Returns the new id.
  */
 export const APPEND = new LuaScript(`
 local key = KEYS[1]
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[8]) then
+  return redis.error_reply('EXPIRED the publish reached Redis after its deadline; nothing was stored')
+end
 local previous = '0-0'
 local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
 if last[1] then previous = last[1][1] end
@@ -42,7 +50,7 @@ if maxAge > 0 then
   if ms > maxAge then redis.call('XTRIM', key, 'MINID', '~', string.format('%.0f', ms - maxAge)) end
 end
 redis.call('PEXPIRE', key, ARGV[3])
-redis.call('PUBLISH', ARGV[5], id .. '\\n' .. previous .. '\\n' .. ARGV[1])
+redis.call(ARGV[6], ARGV[5], ARGV[7] .. id .. '\\n' .. previous .. '\\n' .. ARGV[1])
 return id
 `)
 

@@ -2,7 +2,7 @@
 // and resume points, the live channel and its resyncs, failures and close.
 
 import t, { type Test } from 'tap'
-import Redis, { type RedisOptions } from 'ioredis'
+import Redis, { type Cluster, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { redisEngine } from '../../lib/redis/index.js'
 import type { EngineListener, HubEngine, LiveEntry } from '../../lib/hub/engine.js'
 import { ZERO_ID } from '../../lib/hub/engine.js'
@@ -179,7 +179,7 @@ if (redisPath !== undefined) {
     await waitFor('100 channels', async () => (await admin.call('PUBSUB', 'NUMSUB', 'sse:topic:99') as [string, number])[1] === 1)
     t.equal(await pubsubClients(admin), 1, 'one connection for all topics')
     for (const stop of stops) stop()
-    await waitFor('no channel left', async () => (await admin.call('PUBSUB', 'CHANNELS', 'sse:*') as string[]).length === 0)
+    await waitFor('no topic channel left', async () => (await admin.call('PUBSUB', 'CHANNELS', 'sse:topic:*') as string[]).length === 0)
   })
 
   t.test('a dropped subscriber connection reconnects, resubscribes and tells every listener to resync', async (t) => {
@@ -299,9 +299,56 @@ if (redisPath !== undefined) {
     await engine.close() // twice is fine
   })
 
+  t.test('a subscriber connection that stays connected and delivers nothing is found by the probe, restarted and resynced; health() says so meanwhile', async (t) => {
+    const redis = await startRedis(t, redisPath)
+    const client = clientOf(t, redis)
+    // The engine's subscriber connection goes deaf on demand: connected, and silent.
+    const silence = { on: false, readies: 0 }
+    const duplicate = client.duplicate.bind(client)
+    client.duplicate = ((override?: Parameters<Redis['duplicate']>[0]) => {
+      const connection = duplicate(override)
+      const emit = connection.emit.bind(connection)
+      connection.emit = ((event: string | symbol, ...args: unknown[]) => {
+        if (event === 'ready') silence.readies++
+        if (event === 'message' && silence.on) return true
+        return emit(event, ...args)
+      }) as typeof connection.emit
+      return connection
+    }) as typeof client.duplicate
+    const probeIntervalMs = 200
+    const engine = engineOf(t, client, { probeIntervalMs })
+    const publisher = engineOf(t, clientOf(t, redis))
+    const listener = recorder()
+    engine.listen('deaf', listener)
+    await waitFor('the first resync', () => listener.resyncs >= 1)
+    await waitFor('healthy', () => engine.health!().publish && engine.health!().live, 5000)
+    t.same(engine.health!().reasons, [])
+
+    silence.on = true
+    const readiesBefore = silence.readies
+    const resyncsBefore = listener.resyncs
+    const silentAt = performance.now()
+    await publisher.append('deaf', 'data: lost on the way\n')
+    await waitFor('not live', () => !engine.health!().live, 5000)
+    t.match(engine.health!().reasons.join(), /delivered nothing within 400 ms|subscriber connection is/, 'health says why')
+    await waitFor('the connection restarted', () => silence.readies > readiesBefore, 5000)
+    const foundMs = performance.now() - silentAt
+    t.ok(foundMs < 2 * probeIntervalMs + 1000, `restarted ${Math.round(foundMs)} ms after it went silent (bound: two probe rounds, ${2 * probeIntervalMs} ms, plus a margin)`)
+    silence.on = false
+    await waitFor('a resync after the restart', () => listener.resyncs > resyncsBefore, 5000)
+    await waitFor('live again', () => engine.health!().live, 5000)
+    const id = await publisher.append('deaf', 'data: heard\n')
+    await waitFor('the next entry live', () => listener.entries.some(e => e.id === id))
+  })
+
   t.test('bad options throw FST_SSE_INVALID_OPTION with what is wrong', async (t) => {
     const redis = await startRedis(t, redisPath)
     const client = clientOf(t, redis, { lazyConnect: true })
+    const cluster = (options: ClusterOptions): Cluster => {
+      const made = new Redis.Cluster([{ host: '127.0.0.1', port: redis.port }], { lazyConnect: true, ...options })
+      t.teardown(() => { made.disconnect() })
+      return made
+    }
     const cases: Array<[unknown, RegExp]> = [
       [undefined, /options object/],
       [{}, /ioredis client/],
@@ -312,7 +359,12 @@ if (redisPath !== undefined) {
       [{ client, idleTtlMs: '1h' }, /idleTtlMs/],
       [{ client, publishTimeoutMs: 2 ** 31 }, /publishTimeoutMs/],
       [{ client, prefix: 1 }, /prefix must be a string/],
-      [{ client, histroy: 10 }, /unknown redisEngine option "histroy"/]
+      [{ client, histroy: 10 }, /unknown redisEngine option "histroy"/],
+      [{ client, probeIntervalMs: 0 }, /probeIntervalMs/],
+      [{ client, partitions: 16385 }, /partitions must be an integer from 1 to 16384/],
+      [{ client: cluster({}) }, /needs a Cluster created with shardedSubscribers: true/],
+      [{ client: cluster({ shardedSubscribers: true }), prefix: '{sse}:' }, /prefix must not contain \{ or \}/],
+      [{ client: cluster({ shardedSubscribers: true, keyPrefix: '{app}:' }) }, /keyPrefix without \{ or \}/]
     ]
     for (const [options, message] of cases) {
       t.throws(() => redisEngine(options as never), { code: 'FST_SSE_INVALID_OPTION', message }, JSON.stringify(options, (key, value) => key === 'client' ? '<client>' : value))

@@ -9,6 +9,9 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { EventSource, type FetchLike } from 'eventsource'
 import type { Test } from 'tap'
+import { Value } from '@sinclair/typebox/value'
+import { eventStream, hubReset } from '../../lib/client/index.js'
+import { Message } from './message.js'
 
 export interface Instance {
   readonly url: string
@@ -154,4 +157,34 @@ export function firstBreak (ns: number[], start: number): string {
     if (ns[i] !== start + i) return `at index ${i}: expected ${start + i}, got ${ns[i]} (around: ${ns.slice(Math.max(0, i - 3), i + 4).join(',')})`
   }
   return 'none'
+}
+
+/**
+ * The typed client (`eventStream`, reconnecting with Last-Event-ID) on `path`, recording
+ * like `record()`: messages, resets and the base URL of each connection.
+ */
+export function recordTyped (t: Test, path: string, pickBase: (attempt: number) => string): Omit<Recorder, 'source'> {
+  const connections: string[] = []
+  const controller = new AbortController()
+  const recorder = { messages: [] as Received[], resets: [] as Array<{ id: string, reason: string }>, connections, close: () => controller.abort() }
+  const stream = eventStream('http://instance.invalid' + path, {
+    events: { message: Message, reset: hubReset },
+    validate: Value.Check,
+    signal: controller.signal,
+    reconnect: { retries: Infinity },
+    fetch: async (input, init) => {
+      const base = pickBase(connections.length)
+      connections.push(base)
+      const url = new URL(input)
+      return await fetch(base + url.pathname + url.search, init)
+    }
+  })
+  ;(async () => {
+    for await (const item of stream) {
+      if (item.event === 'message') recorder.messages.push({ id: item.id ?? '', n: item.data.n, from: item.data.from })
+      else recorder.resets.push({ id: item.id ?? '', reason: item.data.reason })
+    }
+  })().catch(() => {}) // ends with the abort
+  t.teardown(() => controller.abort())
+  return recorder
 }

@@ -2,14 +2,15 @@
 // start several of, as separate processes, on one Redis. It prints
 // {"url": ...} on stdout once it listens, and closes on SIGTERM.
 //
-// Environment: REDIS_URL (required), HISTORY (events kept per topic),
-// HEARTBEAT_MS, PUBLISH_TIMEOUT_MS.
+// Environment: REDIS_URL (required; `cluster://host:port,host:port` for a Redis
+// Cluster), HISTORY (events kept per topic), HEARTBEAT_MS, PUBLISH_TIMEOUT_MS,
+// PROBE_INTERVAL_MS.
 //
 // Routes, beside the hub's two (GET /rooms/:room/events, POST /rooms/:room/messages):
 // POST /rooms/:room/burst?count=&size= publishes events one after the other from here;
 // POST /drop cuts every open event stream (clients reconnect); GET /stats counts the
 // streams this instance served; GET /memory is the heap after a full GC; GET / is an
-// empty page for a browser.
+// empty page for a browser; GET /health is the hub's health().
 
 import Fastify from 'fastify'
 import Redis from 'ioredis'
@@ -29,14 +30,20 @@ async function main (): Promise<void> {
   const redisUrl = process.env.REDIS_URL
   if (redisUrl === undefined) throw new Error('REDIS_URL is required')
   const name = process.env.INSTANCE_NAME ?? String(process.pid)
-  const client = new Redis(redisUrl, { retryStrategy: () => 50 })
+  const client = redisUrl.startsWith('cluster://')
+    ? new Redis.Cluster(redisUrl.slice('cluster://'.length).split(',').map(node => {
+      const [host, port] = node.split(':')
+      return { host: host as string, port: Number(port) }
+    }), { shardedSubscribers: true, clusterRetryStrategy: () => 50 })
+    : new Redis(redisUrl, { retryStrategy: () => 50 })
   client.on('error', () => {}) // the tests stop Redis on purpose
   const hub = createHub({
     events: { message: Message },
     engine: redisEngine({
       client,
       history: numberFromEnv('HISTORY', 1000),
-      publishTimeoutMs: numberFromEnv('PUBLISH_TIMEOUT_MS', 2000)
+      publishTimeoutMs: numberFromEnv('PUBLISH_TIMEOUT_MS', 2000),
+      probeIntervalMs: numberFromEnv('PROBE_INTERVAL_MS', 5000)
     })
   })
 
@@ -79,6 +86,8 @@ async function main (): Promise<void> {
   })
 
   app.get('/stats', async () => ({ served, open: streams.size }))
+
+  app.get('/health', async () => hub.health())
 
   // A page for a browser to open its EventSource from (same origin).
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send('<!doctype html><title>instance</title>'))

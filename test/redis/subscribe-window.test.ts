@@ -25,29 +25,29 @@ if (redisPath !== undefined) {
     t.teardown(() => publisher.close())
     await publisher.publish('room:window', { event: 'message', data: { n: 0, from: 'publisher' } })
 
-    // The user's client, slowed down on purpose: the topic's first XREVRANGE runs at
-    // once but its reply is held back 600 ms; the subscriber connection's SUBSCRIBE is
-    // sent 200 ms late. An event is published in between.
+    // The engine's connections (duplicates of the user's client), slowed down on purpose:
+    // the topic's first XREVRANGE runs at once but its reply is held back 600 ms; the
+    // subscriber connection's SUBSCRIBE is sent 200 ms late. An event is published in between.
     const client = new Redis(redis.port, '127.0.0.1')
     t.teardown(() => { client.disconnect() })
     const timeline: string[] = []
     let executed!: () => void
     const newestExecuted = new Promise<void>(resolve => { executed = resolve })
-    const xrevrange = client.xrevrange.bind(client) as (...args: unknown[]) => Promise<unknown>
-    let held = false
-    client.xrevrange = (async (...args: unknown[]) => {
-      const reply = await xrevrange(...args)
-      if (!held) {
-        held = true
-        executed()
-        await new Promise(resolve => setTimeout(resolve, 600))
-        timeline.push('position')
-      }
-      return reply
-    }) as typeof client.xrevrange
     const duplicate = client.duplicate.bind(client)
     client.duplicate = ((override?: Parameters<Redis['duplicate']>[0]) => {
       const connection = duplicate(override)
+      const xrevrange = connection.xrevrange.bind(connection) as (...args: unknown[]) => Promise<unknown>
+      let held = false
+      connection.xrevrange = (async (...args: unknown[]) => {
+        const reply = await xrevrange(...args)
+        if (!held) {
+          held = true
+          executed()
+          await new Promise(resolve => setTimeout(resolve, 600))
+          timeline.push('position')
+        }
+        return reply
+      }) as typeof connection.xrevrange
       const subscribe = connection.subscribe.bind(connection) as (...channels: string[]) => Promise<unknown>
       connection.subscribe = (async (...channels: string[]) => {
         await new Promise(resolve => setTimeout(resolve, 200))
