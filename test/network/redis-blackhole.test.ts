@@ -92,16 +92,20 @@ if (redisPath !== undefined && iptables !== undefined) {
 
     // After the heal: publishing, readiness and live delivery on each instance.
     const back: Record<string, number> = {}
+    const measure = (what: string, probe: () => Promise<boolean>): Promise<void> =>
+      timeUntil(what, probe, 90_000).then(ms => { back[what] = ms }, () => { back[what] = NaN })
     await Promise.all([
-      timeUntil('A publishes', async () => (await post(`${a!.url}/rooms/side/messages`, { n: 1 })).status === 200, 90_000).then(ms => { back['publish on A'] = ms }),
-      timeUntil('B publishes', async () => (await post(`${b!.url}/rooms/side/messages`, { n: 2 })).status === 200, 90_000).then(ms => { back['publish on B'] = ms }),
-      timeUntil('A ready', async () => (await fetch(`${a!.url}/ready`)).status === 200, 90_000).then(ms => { back['A ready'] = ms }),
-      timeUntil('B ready', async () => (await fetch(`${b!.url}/ready`)).status === 200, 90_000).then(ms => { back['B ready'] = ms }),
+      measure('publish on A', async () => (await post(`${a!.url}/rooms/side/messages`, { n: 1 })).status === 200),
+      measure('publish on B', async () => (await post(`${b!.url}/rooms/side/messages`, { n: 2 })).status === 200),
+      measure('A ready', async () => (await fetch(`${a!.url}/ready`)).status === 200),
+      measure('B ready', async () => (await fetch(`${b!.url}/ready`)).status === 200),
       ...Object.entries(clients).map(([name, client]) =>
-        timeUntil(`${name} live`, async () => client.messages.some(m => Number(m.from) >= healed), 90_000).then(ms => { back[`${name} gets new events`] = ms }))
+        measure(`${name} gets new events`, async () => client.messages.some(m => Number(m.from) >= healed)))
     ])
-    t.comment(`after the heal (ms): ${JSON.stringify(back)}`)
+    t.comment(`after the heal (ms; null: not within 90 s): ${JSON.stringify(back)}`)
     for (const [what, ms] of Object.entries(back)) t.ok(ms <= RECOVERY_BOUND_MS, `${what} within ${RECOVERY_BOUND_MS} ms of the heal (${ms} ms)`)
+    const readyAfter = await (await fetch(`${a!.url}/ready`)).json()
+    t.comment(`readiness after the heal: ${JSON.stringify(readyAfter)}`)
 
     // The subscriber connections that lived through the blackhole were found dead and replaced.
     const admin = new Redis(redis.port, '127.0.0.1')
@@ -124,6 +128,7 @@ if (redisPath !== undefined && iptables !== undefined) {
     let lastAcked = loop.next - 1
     while (outcomes.rejected.has(lastAcked)) lastAcked--
     await waitFor('every client at the last acknowledged event', () => Object.values(clients).every(c => (c.messages.at(-1)?.n ?? -1) >= lastAcked), 30_000)
+      .catch((err: Error) => t.fail(`${err.message}: ${Object.entries(clients).map(([name, c]) => `${name} at ${c.messages.at(-1)?.n}`).join('; ')}, last acknowledged ${lastAcked} of ${loop.next}`))
     const delivered = (name: string): number => Object.entries(clients).find(([n]) => n === name)![1].messages.filter(m => outcomes.rejected.has(m.n)).length
     t.comment(`rejected publishes that clients still got (stored after all, "outcome unknown"): ${delivered('eventsource on A')} of ${loop.rejected.length}`)
     for (const [name, client] of Object.entries(clients)) {
