@@ -10,7 +10,7 @@
 import t from 'tap'
 import Redis from 'ioredis'
 import { EventStreamReader, waitFor } from '../helpers/events.js'
-import { dropPort, requireIptables } from '../helpers/iptables.js'
+import { dropPort, leftoverRules, requireIptables } from '../helpers/iptables.js'
 import { requireRedisServer, startRedis } from '../helpers/redis-server.js'
 import { post, record } from '../redis/helpers.js'
 import { checkClient, recordTyped, startApp } from './helpers.js'
@@ -88,6 +88,7 @@ if (redisPath !== undefined && iptables !== undefined) {
     await new Promise(resolve => setTimeout(resolve, Math.max(0, blackholed + BLACKHOLE_MS - Date.now())))
     await drop.remove()
     const healed = Date.now()
+    t.same(leftoverRules(), [], 'no iptables rule of this test is left')
     t.comment(`healed after ${healed - blackholed} ms`)
 
     // After the heal: publishing, readiness and live delivery on each instance.

@@ -6,7 +6,7 @@
 
 import t from 'tap'
 import { waitFor } from '../helpers/events.js'
-import { dropPort, requireIptables } from '../helpers/iptables.js'
+import { dropPort, leftoverRules, requireIptables } from '../helpers/iptables.js'
 import { requireRedisServer, startRedis } from '../helpers/redis-server.js'
 import { post, record } from '../redis/helpers.js'
 import { checkClient, latencies, recordTyped, startApp } from './helpers.js'
@@ -42,6 +42,7 @@ if (redisPath !== undefined && iptables !== undefined) {
     await new Promise(resolve => setTimeout(resolve, LOSS_MS))
     await drop.remove()
     const lossTo = Date.now()
+    t.same(leftoverRules(), [], 'no iptables rule of this test is left')
     await new Promise(resolve => setTimeout(resolve, 10_000))
     const loop = (await (await fetch(`${b!.url}/rooms/lossy/loop?stop=1`)).json()) as { next: number, rejected: Array<{ n: number, code: string }> }
     const outcomes = { next: loop.next, rejected: new Set(loop.rejected.map(r => r.n)) }
