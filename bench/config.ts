@@ -28,6 +28,8 @@ function version (name: string): string {
 export const REFERENCE = 'node-http'
 /** hub-redis compares with the cheapest design across instances instead. */
 export const REDIS_REFERENCE = 'redis-pubsub'
+/** hub-redis-cluster: sharded PUB/SUB by hand on the same cluster. */
+export const REDIS_SHARDED_REFERENCE = 'redis-spubsub'
 
 export function contenders (): Contender[] {
   return [
@@ -40,6 +42,7 @@ export function contenders (): Contender[] {
     { id: 'typed-sse-novalidate', label: 'fastify-typed-sse, validate: false', file: 'server/typed-sse.ts', env: { BENCH_VALIDATE: '0' } },
     { id: 'typed-sse-hub', label: 'fastify-typed-sse hub, memory engine', file: 'server/typed-sse-hub.ts', dedicated: true, ready: 'position' },
     { id: REDIS_REFERENCE, label: 'Redis PUB/SUB by hand (reference)', file: 'server/redis-pubsub.ts', dedicated: true },
+    { id: REDIS_SHARDED_REFERENCE, label: 'Redis sharded PUB/SUB by hand (reference)', file: 'server/redis-spubsub.ts', dedicated: true },
     { id: 'typed-sse-hub-redis', label: 'fastify-typed-sse hub, Redis engine', file: 'server/typed-sse-hub.ts', dedicated: true, ready: 'position', replays: true }
   ]
 }

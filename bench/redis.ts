@@ -34,15 +34,18 @@ function freePort (): Promise<number> {
 
 export interface RunningRedis {
   url: string
+  port: number
+  /** A connection for the bench's own commands (INFO, CLUSTER ...). */
+  admin: Redis
   /** used_cpu_user + used_cpu_sys of the server so far, in microseconds */
   cpuMicros: () => Promise<number>
   stop: () => Promise<void>
 }
 
-export async function startRedis (path: string): Promise<RunningRedis> {
+export async function startRedis (path: string, args: string[] = []): Promise<RunningRedis> {
   const port = await freePort()
   const child: ChildProcess = spawn(path, [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', ''
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', '', ...args
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
@@ -82,5 +85,5 @@ export async function startRedis (path: string): Promise<RunningRedis> {
     const field = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN)
     return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6
   }
-  return { url, cpuMicros, stop }
+  return { url, port, admin, cpuMicros, stop }
 }

@@ -1,7 +1,7 @@
 // The workloads: how each one drives a contender's server and the client, and
 // which figures it reports.
 
-import { REDIS_REFERENCE, type Contender, type Settings } from './config.js'
+import { REDIS_REFERENCE, REDIS_SHARDED_REFERENCE, type Contender, type Settings } from './config.js'
 import { summarizeLatency } from './latency.js'
 import type { Child } from './processes.js'
 import type {
@@ -10,6 +10,7 @@ import type {
   TopicsAwaitArgs, TopicsOpenArgs, TopicsPublishArgs, TopicsPublishResult, TopicsResult
 } from './protocol.js'
 import { REDIS_INSTALL, findRedisServer, startRedis } from './redis.js'
+import { REDIS_CLI_INSTALL, findRedisCli, startRedisCluster } from './redis-cluster.js'
 
 export type Figures = Record<string, number>
 
@@ -175,11 +176,13 @@ const percentOfCore = (cpuMicros: number, wallMs: number): number => 100 * cpuMi
  * contender that replays: a client leaves at a position on one instance, misses
  * `redisReplayEvents` events, and resumes from its last event id on the other.
  */
-async function hubRedisWorkload (context: OwnServersContext): Promise<Figures> {
+async function hubRedisWorkload (context: OwnServersContext, onCluster = false): Promise<Figures> {
   const { settings, contender } = context
   const redisServer = findRedisServer()
   if (redisServer === undefined) throw new Error(`redis-server not found: ${REDIS_INSTALL}`)
-  const redis = await startRedis(redisServer)
+  const redisCli = findRedisCli()
+  if (onCluster && redisCli === undefined) throw new Error(`redis-cli not found: ${REDIS_CLI_INSTALL}`)
+  const redis = onCluster ? await startRedisCluster(redisServer, redisCli as string) : await startRedis(redisServer)
   const instances: Child[] = []
   try {
     const env = {
@@ -204,6 +207,8 @@ async function hubRedisWorkload (context: OwnServersContext): Promise<Figures> {
     }, () => `have ${subscribed}`)
 
     const redisBefore = await redis.cpuMicros()
+    // On the cluster, a graceful failover of one master halfway through the run.
+    const failover = 'failover' in redis ? sleep(settings.redisDurationMs / 2).then(() => redis.failover()) : undefined
     const results = await Promise.all(instances.map((instance, index) => instance.request<TopicsPublishResult>('topics:publish', {
       topics: Array.from({ length: topics }, (_, topic) => topic).filter(topic => topic % instances.length === index),
       perSecond: settings.redisPerSecond / instances.length,
@@ -212,7 +217,9 @@ async function hubRedisWorkload (context: OwnServersContext): Promise<Figures> {
     } satisfies TopicsPublishArgs, settings.redisDurationMs + 60_000)))
     const published = new Array<number>(topics).fill(0)
     for (const result of results) for (const [topic, count] of result.published) published[topic] = count
-    const check: TopicsAwaitArgs = { published, quietMs: 500, timeoutMs: 10_000 }
+    await failover
+    // Quiet for longer than the hub's tail check (2 s): a quiet topic's last message, thrown away, is then found.
+    const check: TopicsAwaitArgs = { published, quietMs: 3000, timeoutMs: 15_000 }
     await Promise.all(clients.map(client => client.request<boolean>('topics:await', check, 20_000)))
     const cpus = await Promise.all(instances.map(instance => instance.request<CpuTime>('cpu:stop')))
     // After cpu:stop, so that a profiled run still writes its profile.
@@ -423,7 +430,21 @@ export function workloads (settings: Settings): Workload[] {
       contenders: [REDIS_REFERENCE, 'typed-sse-hub-redis'],
       reference: REDIS_REFERENCE,
       unavailable: () => findRedisServer() === undefined ? `redis-server not found (${REDIS_INSTALL})` : undefined,
-      run: hubRedisWorkload
+      run: context => hubRedisWorkload(context)
+    },
+    {
+      id: 'hub-redis-cluster',
+      servers: 'own',
+      title: 'hub-redis-cluster, two instances on a 3-master Redis Cluster',
+      description: 'As hub-redis, on a local Redis Cluster the bench starts (3 masters, 3 replicas), with a graceful CLUSTER FAILOVER of one ' +
+        'master halfway through the run. Redis CPU is the sum of all six nodes. The reference is sharded PUB/SUB by hand ' +
+        '(SPUBLISH/SSUBSCRIBE, one channel per topic): at most once, nothing to replay.',
+      metrics: hubRedisMetrics,
+      reps: s => s.hubReps,
+      contenders: [REDIS_SHARDED_REFERENCE, 'typed-sse-hub-redis'],
+      reference: REDIS_SHARDED_REFERENCE,
+      unavailable: () => findRedisServer() === undefined || findRedisCli() === undefined ? `redis-server or redis-cli not found (${REDIS_INSTALL} redis-tools)` : undefined,
+      run: context => hubRedisWorkload(context, true)
     }
   ]
 }

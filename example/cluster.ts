@@ -4,27 +4,33 @@
 // it prints in two tabs: each reconnect may land on the other instance, and the
 // chat room still shows every message once. Ctrl+C stops everything.
 // PORT (default 8080) is nginx's port; the rest listens on free loopback ports.
+//
+// `npm run demo:cluster -- --redis-cluster`: the same on a Redis Cluster instead,
+// six redis-servers (3 masters, 3 replicas, AOF on) joined with redis-cli.
 
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { createInterface } from 'node:readline'
 
+const onCluster = process.argv.includes('--redis-cluster')
+
 const INSTALL = {
   'redis-server': 'apt-get install -y redis-server (or brew install redis)',
-  nginx: 'apt-get install -y nginx (or brew install nginx)'
+  nginx: 'apt-get install -y nginx (or brew install nginx)',
+  ...(onCluster ? { 'redis-cli': 'apt-get install -y redis-tools (or brew install redis)' } : {})
 }
 
 const children: ChildProcess[] = []
 let dir: string | undefined
 
 async function main (): Promise<void> {
-  const missing = (Object.keys(INSTALL) as Array<keyof typeof INSTALL>).filter(name => findProgram(name) === undefined)
+  const missing = Object.keys(INSTALL).filter(name => findProgram(name) === undefined)
   if (missing.length > 0) {
-    for (const name of missing) console.error(`${name} is not on PATH; install it with: ${INSTALL[name]}`)
+    for (const name of missing) console.error(`${name} is not on PATH; install it with: ${(INSTALL as Record<string, string>)[name]}`)
     process.exitCode = 1
     return
   }
@@ -32,17 +38,13 @@ async function main (): Promise<void> {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`PORT must be a port number, got ${process.env.PORT}`)
   dir = mkdtempSync(join(tmpdir(), 'fastify-typed-sse-cluster-'))
 
-  const redisPort = await freePort()
-  start('redis', findProgram('redis-server') as string, [
-    '--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--logfile', ''
-  ])
-  await waitForPort(redisPort, 'redis-server')
-  const redisUrl = `redis://127.0.0.1:${redisPort}`
+  const redisEnv = onCluster ? { REDIS_CLUSTER: await startCluster(dir) } : { REDIS_URL: await startRedis(dir, 'redis') }
+  const redisUrl = redisEnv.REDIS_URL ?? `a Redis Cluster (${redisEnv.REDIS_CLUSTER ?? ''})`
 
   const instancePorts = [await freePort(), await freePort()]
   for (const [i, instancePort] of instancePorts.entries()) {
     start(`instance ${i + 1}`, process.execPath, ['--import', 'tsx', join(__dirname, 'server.ts')], {
-      ...process.env, PORT: String(instancePort), HOST: '127.0.0.1', REDIS_URL: redisUrl
+      ...process.env, PORT: String(instancePort), HOST: '127.0.0.1', ...redisEnv
     })
   }
   await Promise.all(instancePorts.map(instancePort => waitForPort(instancePort, 'a demo instance', 60_000)))
@@ -69,6 +71,33 @@ http {
 
   console.log(`Redis ${redisUrl}, instances on ports ${instancePorts.join(' and ')}, nginx round-robin in front.`)
   console.log(`fastify-typed-sse cluster demo: open http://127.0.0.1:${port} in two tabs (Ctrl+C stops everything)`)
+}
+
+/** One redis-server (AOF on) in its own dir under `dir`; its URL. */
+async function startRedis (dir: string, name: string, args: string[] = []): Promise<string> {
+  const port = await freePort()
+  const nodeDir = join(dir, name.replace(/\W+/g, '-'))
+  mkdirSync(nodeDir)
+  start(name, findProgram('redis-server') as string, [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', nodeDir, '--save', '', '--appendonly', 'yes', '--logfile', '', ...args
+  ])
+  await waitForPort(port, name)
+  return `redis://127.0.0.1:${port}`
+}
+
+/** Six cluster-enabled redis-servers joined into 3 masters with one replica each; their host:port list. */
+async function startCluster (dir: string): Promise<string> {
+  const nodes: string[] = []
+  for (let i = 1; i <= 6; i++) nodes.push((await startRedis(dir, `redis ${i}`, ['--cluster-enabled', 'yes', '--cluster-node-timeout', '2000'])).slice('redis://'.length))
+  await new Promise<void>((resolve, reject) => {
+    execFile(findProgram('redis-cli') as string, ['--cluster', 'create', ...nodes, '--cluster-replicas', '1', '--cluster-yes'], (err, stdout) => {
+      if (err !== null) reject(new Error(`redis-cli --cluster create failed: ${err.message}\n${stdout}`))
+      else resolve()
+    })
+  })
+  // The slots are assigned; give the nodes a moment to agree before the instances connect.
+  await new Promise(resolve => setTimeout(resolve, 2000))
+  return nodes.join(',')
 }
 
 /** example/nginx.conf with both instances in its upstream and nginx on `port`. */
@@ -104,9 +133,10 @@ function stop (): void {
   if (stopping) return
   stopping = true
   // Instances first (they close their streams and quit their Redis connections), then nginx and Redis.
-  const [redis, ...rest] = children
+  const redis = children.filter(child => child.spawnargs[0] === findProgram('redis-server'))
+  const rest = children.filter(child => !redis.includes(child))
   Promise.all(rest.reverse().map(stopChild))
-    .then(() => redis === undefined ? undefined : stopChild(redis))
+    .then(() => Promise.all(redis.map(stopChild)))
     .finally(() => {
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
     })

@@ -1,18 +1,22 @@
 // `npm start`: the demo on http://127.0.0.1:3000 (PORT and HOST change it).
 // With REDIS_URL set, the chat room's hub runs on Redis, so that several demo
-// instances serve one room (`npm run demo:cluster`).
+// instances serve one room (`npm run demo:cluster`); with REDIS_CLUSTER
+// (host:port,host:port,...) it runs on a Redis Cluster.
 
 import type { HubEngine } from '../lib/hub/index.js'
 import { buildApp } from './app.js'
 
 /** The Redis engine when REDIS_URL is set (ioredis is loaded only then), and how to let go of its client. */
 async function redisHubEngine (): Promise<{ engine: HubEngine, quit: () => Promise<void> } | undefined> {
+  const nodes = process.env.REDIS_CLUSTER
   const url = process.env.REDIS_URL
-  if (url === undefined || url === '') return undefined
-  const { Redis } = await import('ioredis')
+  if ((url === undefined || url === '') && (nodes === undefined || nodes === '')) return undefined
+  const { Redis, Cluster } = await import('ioredis')
   const { redisEngine } = await import('../lib/redis/index.js')
-  const client = new Redis(url)
-  client.on('error', (err: Error) => console.error(`Redis (${url}): ${err.message}`))
+  const client = nodes !== undefined && nodes !== ''
+    ? new Cluster(nodes.split(',').map(node => ({ host: node.split(':')[0], port: Number(node.split(':')[1]) })), { shardedSubscribers: true })
+    : new Redis(url as string)
+  client.on('error', (err: Error) => console.error(`Redis (${nodes ?? url ?? ''}): ${err.message}`))
   return { engine: redisEngine({ client }), quit: async () => { await client.quit().catch(() => client.disconnect()) } }
 }
 
@@ -32,7 +36,7 @@ async function main (): Promise<void> {
   // The hub (closed with the app) quits only its own connection; the client is ours to quit, after it.
   if (redis !== undefined) app.addHook('onClose', redis.quit)
   const url = await app.listen({ port, host })
-  console.log(`fastify-typed-sse demo: open ${url} in a browser (Ctrl+C stops it)${redis === undefined ? '' : `; chat room on ${process.env.REDIS_URL}`}`)
+  console.log(`fastify-typed-sse demo: open ${url} in a browser (Ctrl+C stops it)${redis === undefined ? '' : `; chat room on ${process.env.REDIS_CLUSTER ?? process.env.REDIS_URL ?? ''}`}`)
 
   const stop = (): void => {
     // Clients may hold spare connections that never send a request (browsers'

@@ -25,10 +25,11 @@ describe('redisEngine', () => {
     expect(redisEngine({ client: app.redis })).type.toBe<HubEngine>()
   })
 
-  test('needs a client, and not a Cluster', () => {
+  test('needs a client: standalone, Sentinel or a Cluster', () => {
     expect(redisEngine).type.not.toBeCallableWith({})
     expect(redisEngine).type.not.toBeCallableWith({ client: {} })
-    expect(redisEngine).type.not.toBeCallableWith({ client: cluster })
+    expect(redisEngine).type.toBeCallableWith({ client: cluster })
+    expect(redisEngine({ client: cluster, partitions: 32, probeIntervalMs: 1000 })).type.toBe<HubEngine>()
     expect(redisEngine).type.toBeCallableWith({ client })
   })
 
@@ -36,6 +37,8 @@ describe('redisEngine', () => {
     expect(redisEngine).type.not.toBeCallableWith({ client, history: '1000' })
     expect(redisEngine).type.not.toBeCallableWith({ client, prefix: 1 })
     expect(redisEngine).type.not.toBeCallableWith({ client, histroy: 1000 })
+    expect(redisEngine).type.not.toBeCallableWith({ client, partitions: '64' })
+    expect(redisEngine).type.toBeCallableWith({ client, partitions: 64 })
     expect(redisEngine).type.toBeCallableWith({ client, history: 1000 })
     expect<RedisEngineOptions['maxAgeMs']>().type.toBe<number | undefined>()
   })

@@ -34,8 +34,11 @@ function topicEngine (redis: typeof RedisModule | undefined, memoryEngine: typeo
   const history = Number(process.env.BENCH_HISTORY ?? 1000)
   const url = process.env.BENCH_REDIS_URL
   if (redis === undefined || url === undefined) return memoryEngine({ history })
-  const client = new Redis(url)
-  dropLiveMessagesOfDuplicates(client, Number(process.env.BENCH_DROP_SHARE ?? 0))
+  // cluster://host:port,... names a Redis Cluster (hub-redis-cluster).
+  const client = url.startsWith('cluster://')
+    ? new Redis.Cluster(url.slice('cluster://'.length).split(',').map(node => ({ host: node.split(':')[0] as string, port: Number(node.split(':')[1]) })), { shardedSubscribers: true })
+    : new Redis(url)
+  dropLiveMessagesOfDuplicates(client as Redis, Number(process.env.BENCH_DROP_SHARE ?? 0))
   return redis.redisEngine({ client, history })
 }
 

@@ -8,10 +8,12 @@
 // All calls have the same timeout, so they expire in the order they started: one
 // FIFO and one timer for the oldest call, not a timer per publish.
 //
-// A call that gets no answer while the connection claims to be ready means the
-// connection cannot be trusted (Redis blackholed: no RST, no FIN, the socket just
-// waits): `onStall` is told, at most once per timeout, so that the engine replaces
-// the connection instead of waiting for TCP to give up. The outcome of the last
+// A call that gets no answer while the connection claims to be ready, and no other
+// call got one for a whole timeout either, means the connection cannot be trusted
+// (Redis blackholed: no RST, no FIN, the socket just waits): `onStall` is told, at
+// most once per timeout, so that the engine replaces the connection instead of
+// waiting for TCP to give up. A Redis that is merely slow (answers trickling in on
+// an overloaded machine) fails its late calls but keeps its connection. The outcome of the last
 // call is kept for health().
 
 import type { Cluster, Redis } from 'ioredis'
@@ -43,6 +45,8 @@ export class Deadline {
   /** Why the last call failed; undefined once a call succeeded after it. */
   failure: string | undefined
   private lastStall = -Infinity
+  /** When the connection last answered anything (a reply or a Redis error). */
+  private lastAnswer = performance.now()
 
   constructor (
     private readonly client: Redis | Cluster,
@@ -69,12 +73,17 @@ export class Deadline {
   private send (call: PendingCall, run: () => Promise<unknown>): void {
     if (call.settled) return // timed out while waiting: never sent
     run().then((value) => {
+      this.lastAnswer = performance.now()
       if (call.settled) return
       call.settled = true
       this.failure = undefined
       call.resolve(value)
       this.dropSettled()
-    }, (err: unknown) => this.fail(call, err instanceof Error ? err.message : String(err), err))
+    }, (err: unknown) => {
+      // A reply from Redis (not a closed connection) is an answer too.
+      if (err instanceof Error && err.name === 'ReplyError') this.lastAnswer = performance.now()
+      this.fail(call, err instanceof Error ? err.message : String(err), err)
+    })
   }
 
   private fail (call: PendingCall, reason: string, cause?: unknown): void {
@@ -114,7 +123,7 @@ export class Deadline {
       if (this.client.status === 'ready') stalled = call.key
       rejectCall(call, reason)
     }
-    if (stalled !== undefined && now - this.lastStall >= this.timeoutMs) {
+    if (stalled !== undefined && now - this.lastAnswer >= this.timeoutMs && now - this.lastStall >= this.timeoutMs) {
       this.lastStall = now
       this.onStall(stalled)
     }
