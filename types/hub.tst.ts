@@ -6,7 +6,7 @@ import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import '../index.js'
-import { createHub, HubReset, memoryEngine, type Hub, type HubEngine, type HubResetData, type HubStreamItem } from '../lib/hub/index.js'
+import { createHub, HubReset, memoryEngine, type Hub, type HubEngine, type HubHealth, type HubResetData, type HubStreamItem } from '../lib/hub/index.js'
 
 const Message = Type.Object({ from: Type.String(), text: Type.String() })
 const Typing = Type.Object({ from: Type.String() })
@@ -26,6 +26,13 @@ describe('createHub', () => {
     expect(createHub).type.not.toBeCallableWith({ events: { message: Message, reset: Message } })
     expect(createHub).type.not.toBeCallableWith({ events: { message: Message }, engine: { append: async () => '1-0' } })
     expect(memoryEngine()).type.toBeAssignableTo<HubEngine>()
+  })
+
+  test('health() is synchronous and read-only; an engine may leave health out', () => {
+    expect(hub.health()).type.toBe<HubHealth>()
+    expect<HubHealth['reasons']>().type.toBe<readonly string[]>()
+    expect(createHub).type.toBeCallableWith({ events: { message: Message }, engine: { ...memoryEngine(), health: () => ({ publish: true, live: false, reasons: ['probe unanswered'] }) } })
+    expect(createHub).type.not.toBeCallableWith({ events: { message: Message }, engine: { ...memoryEngine(), health: async () => ({ publish: true, live: true, reasons: [] }) } })
   })
 })
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Test } from 'tap'
+import type { Teardowns } from './iptables.js'
 import { freePort } from './free-port.js'
 
 export const RECOMMENDED_CONFIG = join(__dirname, '..', '..', 'example', 'nginx.conf')
@@ -22,12 +22,16 @@ export interface RunningNginx {
 export interface NginxOptions {
   /** The port of the app nginx proxies to; several ports: round-robin over them. */
   upstreamPort: number | readonly number[]
+  /** Ports of servers that get requests only when the others fail (`server ... backup;`). */
+  backupPorts?: readonly number[]
   /** Extra directives for the http {} block, e.g. `proxy_read_timeout 1s;`. */
   httpDirectives?: string[]
+  /** nginx's worker_connections (two per proxied stream). Default 256. */
+  workerConnections?: number
 }
 
 /** Starts nginx with the recommended config in front of `upstreamPort`; stopped on teardown. */
-export async function startNginx (t: Test, nginxPath: string, options: NginxOptions): Promise<RunningNginx> {
+export async function startNginx (t: Teardowns, nginxPath: string, options: NginxOptions): Promise<RunningNginx> {
   const prefix = mkdtempSync(join(tmpdir(), 'fastify-typed-sse-nginx-'))
   t.teardown(() => rmSync(prefix, { recursive: true, force: true }))
   let lastError: unknown
@@ -41,15 +45,15 @@ export async function startNginx (t: Test, nginxPath: string, options: NginxOpti
   throw lastError
 }
 
-async function launch (t: Test, nginxPath: string, prefix: string, options: NginxOptions, port: number): Promise<RunningNginx> {
-  writeFileSync(join(prefix, 'site.conf'), siteConfig(options.upstreamPort, port))
+async function launch (t: Teardowns, nginxPath: string, prefix: string, options: NginxOptions, port: number): Promise<RunningNginx> {
+  writeFileSync(join(prefix, 'site.conf'), siteConfig(options.upstreamPort, options.backupPorts ?? [], port))
   writeFileSync(join(prefix, 'nginx.conf'), `
 # One process, so that stopping it leaves nothing behind; everything under ${prefix}.
 daemon off;
 master_process off;
 pid ${join(prefix, 'nginx.pid')};
 error_log stderr info;
-events { worker_connections 256; }
+events { worker_connections ${options.workerConnections ?? 256}; }
 http {
   access_log off;
   client_body_temp_path ${join(prefix, 'client_body')};
@@ -89,9 +93,12 @@ http {
 }
 
 /** example/nginx.conf with the app's address(es) and a loopback listen address. */
-function siteConfig (upstreamPort: number | readonly number[], listenPort: number): string {
+function siteConfig (upstreamPort: number | readonly number[], backupPorts: readonly number[], listenPort: number): string {
   const recommended = readFileSync(RECOMMENDED_CONFIG, 'utf8')
-  const servers = (typeof upstreamPort === 'number' ? [upstreamPort] : upstreamPort).map(port => `server 127.0.0.1:${port};`).join('\n  ')
+  const servers = [
+    ...(typeof upstreamPort === 'number' ? [upstreamPort] : upstreamPort).map(port => `server 127.0.0.1:${port};`),
+    ...backupPorts.map(port => `server 127.0.0.1:${port} backup;`)
+  ].join('\n  ')
   return replaceOnce(replaceOnce(recommended, 'server 127.0.0.1:3000;', servers),
     'listen 8080;', `listen 127.0.0.1:${listenPort};`)
 }

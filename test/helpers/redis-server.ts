@@ -10,6 +10,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
+import type { Teardowns } from './iptables.js'
 import { requireProgram } from './programs.js'
 import { freePort } from './free-port.js'
 
@@ -25,11 +26,15 @@ export interface RedisServerOptions {
   aof?: boolean
   /** Extra config lines as command-line pairs, e.g. ['client-output-buffer-limit', 'pubsub 1mb 1mb 0']. */
   args?: string[]
+  /** How long a (re)start may take to answer PING: loading a large AOF takes a while. Default 10 s. */
+  startTimeoutMs?: number
 }
 
 export interface RunningRedis {
   readonly port: number
   readonly url: string
+  /** Its working dir (dump.rdb, the AOF): a test may put a dataset there while it is stopped. */
+  readonly dir: string
   /** The pid of the running server, undefined while it is stopped. */
   readonly pid: number | undefined
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and waits for it to exit. */
@@ -39,7 +44,7 @@ export interface RunningRedis {
 }
 
 /** Starts redis-server on a free loopback port; stopped and its dir removed on teardown. */
-export async function startRedis (t: Test, redisPath: string, options: RedisServerOptions = {}): Promise<RunningRedis> {
+export async function startRedis (t: Teardowns, redisPath: string, options: RedisServerOptions = {}): Promise<RunningRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'fastify-typed-sse-redis-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   let child: ChildProcess | undefined
@@ -75,7 +80,8 @@ export async function startRedis (t: Test, redisPath: string, options: RedisServ
     launched.stdout?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
     launched.stderr?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
     child = launched
-    const deadline = Date.now() + 10_000
+    const startTimeoutMs = options.startTimeoutMs ?? 10_000
+    const deadline = Date.now() + startTimeoutMs
     while (!await answersPing(port)) {
       if (launched.exitCode !== null) {
         child = undefined
@@ -83,7 +89,7 @@ export async function startRedis (t: Test, redisPath: string, options: RedisServ
       }
       if (Date.now() > deadline) {
         await stop()
-        throw new Error(`redis-server did not answer on 127.0.0.1:${port} within 10 s: ${output}`)
+        throw new Error(`redis-server did not answer on 127.0.0.1:${port} within ${startTimeoutMs / 1000} s: ${output}`)
       }
       await new Promise(resolve => setTimeout(resolve, 25))
     }
@@ -98,6 +104,7 @@ export async function startRedis (t: Test, redisPath: string, options: RedisServ
       return {
         port,
         url: `redis://127.0.0.1:${port}`,
+        dir,
         get pid () { return child?.pid },
         stop,
         start

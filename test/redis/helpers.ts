@@ -25,27 +25,29 @@ export interface Instance {
 }
 
 const ROOT = join(__dirname, '..', '..')
-let bundle: string | undefined
+/** Each app's bundle, built once per test process. */
+const bundles = new Map<string, string>()
 
 /**
- * instance.ts and the project's sources as one JavaScript file, built once per test
- * process: an instance then starts in about a second instead of several (tsx
- * compiling every module again in each child, on a busy machine).
+ * An app (instance.ts by default) and the project's sources as one JavaScript file,
+ * built once per test process: an instance then starts in about a second instead of
+ * several (tsx compiling every module again in each child, on a busy machine).
  */
-async function instanceBundle (): Promise<string> {
-  if (bundle !== undefined) return bundle
+async function instanceBundle (entry: string): Promise<string> {
+  const built = bundles.get(entry)
+  if (built !== undefined) return built
   const { build } = await import('esbuild')
   const dir = mkdtempSync(join(tmpdir(), 'fastify-typed-sse-instance-'))
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
   const outfile = join(dir, 'instance.cjs')
-  await build({ entryPoints: [join(__dirname, 'instance.ts')], outfile, bundle: true, platform: 'node', format: 'cjs', packages: 'external', logLevel: 'error' })
-  bundle = outfile
+  await build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'cjs', packages: 'external', logLevel: 'error' })
+  bundles.set(entry, outfile)
   return outfile
 }
 
-/** Starts test/redis/instance.ts on a free port; stopped on teardown. */
-export async function startInstance (t: Test, redisUrl: string, env: Record<string, string> = {}): Promise<Instance> {
-  const child = spawn(process.execPath, ['--expose-gc', await instanceBundle()], {
+/** Starts test/redis/instance.ts (or the app `entry`) on a free port; stopped on teardown. */
+export async function startInstance (t: Test, redisUrl: string, env: Record<string, string> = {}, entry = join(__dirname, 'instance.ts')): Promise<Instance> {
+  const child = spawn(process.execPath, ['--expose-gc', await instanceBundle(entry)], {
     // The bundle lives in a temp dir: its dependencies resolve from the project's node_modules.
     env: { ...process.env, NODE_PATH: join(ROOT, 'node_modules'), REDIS_URL: redisUrl, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
