@@ -18,7 +18,11 @@ import type { Cluster, Redis } from 'ioredis'
 export class LuaScript {
   readonly sha: string
 
-  constructor (readonly source: string) {
+  constructor (
+    readonly source: string,
+    /** Whether a run stores something: then no earlier run on its key may be stored after it. */
+    readonly stores: boolean
+  ) {
     this.sha = createHash('sha1').update(source).digest('hex')
   }
 }
@@ -40,7 +44,7 @@ interface Unanswered {
 class Recovery {
   readonly unanswered: Unanswered[] = []
   readonly held: Array<() => void> = []
-  /** Per key, the latest call (by send order) that Redis ran and stored meanwhile. */
+  /** Per key, the latest storing call (by send order) that Redis ran meanwhile. */
   readonly ranLast = new Map<string, number>()
 }
 
@@ -86,7 +90,7 @@ export class ScriptRunner {
       connection.inFlight--
       if (this.recovery !== undefined) {
         const ran = this.recovery.ranLast
-        if ((ran.get(key) ?? 0) < sent) ran.set(key, sent)
+        if (script.stores && (ran.get(key) ?? 0) < sent) ran.set(key, sent)
         this.resumeWhenAnswered()
       }
       return value
@@ -153,7 +157,7 @@ end
 redis.call('PEXPIRE', key, ARGV[3])
 redis.call(ARGV[6], ARGV[5], ARGV[7] .. id .. '\\n' .. previous .. '\\n' .. ARGV[1])
 return id
-`)
+`, true)
 
 /**
  * One page of history after an id, and whether the id is a resume point, in one
@@ -189,4 +193,4 @@ local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
 if not first[1] then return {'gone'} end
 local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
 return {'miss', first[1][1], last[1][1]}
-`)
+`, false)
