@@ -16,7 +16,7 @@ import { Deadline } from './deadline.js'
 import { TopicChannels } from './live.js'
 import { engineSettings, type RedisEngineOptions } from './options.js'
 import type { LivePath } from './probe.js'
-import { APPEND, READ } from './scripts.js'
+import { APPEND, READ, ScriptRunner } from './scripts.js'
 import { PartitionChannels } from './sharded.js'
 import { keySlot, partitionOf, partitionTags } from './slots.js'
 
@@ -42,6 +42,7 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
   const { prefix, history, maxAgeMs, idleTtlMs, publishTimeoutMs, probeIntervalMs } = settings
   const commands = commandConnection(settings.client, settings.cluster)
   commands.on('error', () => {}) // failures reach the callers, as FST_SSE_HUB_UNAVAILABLE
+  const scripts = new ScriptRunner(commands)
   // A command with no answer on a "ready" connection: a new socket rather than trust this one.
   const deadline = new Deadline(commands, publishTimeoutMs, settings.cluster
     ? (key) => replaceNode(commands as Cluster, key)
@@ -85,7 +86,7 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
       // after a failover, and one its caller was told had failed must not land after later ones.
       const refuseAfter = String(Date.now() + publishTimeoutMs)
       return deadline.call('publish', key, () =>
-        APPEND.run(commands, key, [body, historyArg, idleTtlArg, maxAgeArg, channel, publishCommand, head, refuseAfter]) as Promise<string>)
+        scripts.run(APPEND, key, [body, historyArg, idleTtlArg, maxAgeArg, channel, publishCommand, head, refuseAfter]) as Promise<string>)
     },
 
     async read (topic: string, afterId: string | undefined, limit: number): Promise<EnginePage> {
@@ -94,7 +95,7 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
       if (afterId !== undefined && !isId(afterId)) return UNKNOWN
       const { key } = place(topic)
       const reply = await deadline.call('read', key, () =>
-        READ.run(commands, key, [afterId ?? '', limit]) as Promise<ReadReply>)
+        scripts.run(READ, key, [afterId ?? '', limit]) as Promise<ReadReply>)
       switch (reply[0]) {
         case 'ok': return { status: 'ok', entries: reply[1].map(toEntry) }
         case 'trimmed': return TRIMMED

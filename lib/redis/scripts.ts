@@ -1,25 +1,130 @@
-// The engine's Lua scripts, and how they run: EVALSHA, with EVAL once when Redis
-// does not have the script (first use, or after a restart). Sent as plain
+// The engine's Lua scripts, and how they run: EVALSHA, with EVAL when Redis does not
+// have the script (first use, a restart, a failover, SCRIPT FLUSH). Sent as plain
 // commands, so the user's client gets no commands defined on it.
+//
+// Resending a call that met NOSCRIPT must not put it behind later calls: those are
+// already on their way (pipelined on the same connection) and would be stored first.
+// So once one meets NOSCRIPT, the runner holds new calls until every call already
+// sent has answered, resends the ones that met NOSCRIPT in the order they were first
+// sent (as EVAL, which loads the script again), and then sends the held calls. (ioredis's
+// defineCommand resends each one as its own NOSCRIPT comes back: the same reordering.)
+// A call sent on a connection that then closed never answers (the engine's connection
+// does not resend them; the deadline fails them) and can no longer run: a connection
+// closing ends the wait for the calls sent before.
 
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 
 export class LuaScript {
-  private readonly sha: string
+  readonly sha: string
 
-  constructor (private readonly source: string) {
+  constructor (
+    readonly source: string,
+    /** Whether a run stores something: then no earlier run on its key may be stored after it. */
+    readonly stores: boolean
+  ) {
     this.sha = createHash('sha1').update(source).digest('hex')
+  }
+}
+
+type Args = readonly (string | number)[]
+
+/** A call that met NOSCRIPT, to resend once every call sent before it has answered. */
+interface Unanswered {
+  readonly script: LuaScript
+  readonly key: string
+  readonly args: Args
+  /** Its place in the order calls were sent. */
+  readonly sent: number
+  readonly resolve: (reply: unknown) => void
+  readonly reject: (err: unknown) => void
+}
+
+/** What happened since a call met NOSCRIPT, until every call sent by then has answered. */
+class Recovery {
+  readonly unanswered: Unanswered[] = []
+  readonly held: Array<() => void> = []
+  /** Per key, the latest storing call (by send order) that Redis ran meanwhile. */
+  readonly ranLast = new Map<string, number>()
+}
+
+/** The calls sent since the client's last connection closed, not answered yet. */
+interface Connection { inFlight: number }
+
+/** Runs the engine's scripts on one client (a Redis or a Cluster), keeping each key's calls in the order they were made. */
+export class ScriptRunner {
+  private sentCount = 0
+  private connection: Connection = { inFlight: 0 }
+  private recovery: Recovery | undefined
+
+  constructor (private readonly client: Redis | Cluster) {
+    const closed = (): void => {
+      this.connection = { inFlight: 0 }
+      this.resumeWhenAnswered()
+    }
+    if ('nodes' in client) {
+      // A cluster's node connections: one closing ends the wait (for all keys, to keep this simple and rare).
+      client.on('+node', (node: Redis) => { node.on('close', closed) })
+    } else {
+      client.on('close', closed)
+    }
   }
 
   /** Runs the script with one key. */
-  async run (client: Redis | Cluster, key: string, args: readonly (string | number)[]): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, 1, key, ...args)
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-      return await client.eval(this.source, 1, key, ...args)
+  run (script: LuaScript, key: string, args: Args): Promise<unknown> {
+    const recovery = this.recovery
+    if (recovery === undefined) return this.send(script, key, args, false)
+    return new Promise((resolve, reject) => {
+      recovery.held.push(() => { this.send(script, key, args, false).then(resolve, reject) })
+    })
+  }
+
+  private send (script: LuaScript, key: string, args: Args, withSource: boolean): Promise<unknown> {
+    const sent = ++this.sentCount
+    const connection = this.connection
+    connection.inFlight++
+    const reply = withSource
+      ? this.client.eval(script.source, 1, key, ...args)
+      : this.client.evalsha(script.sha, 1, key, ...args)
+    return reply.then((value) => {
+      connection.inFlight--
+      if (this.recovery !== undefined) {
+        const ran = this.recovery.ranLast
+        if (script.stores && (ran.get(key) ?? 0) < sent) ran.set(key, sent)
+        this.resumeWhenAnswered()
+      }
+      return value
+    }, (err: unknown) => {
+      connection.inFlight--
+      if (withSource || !(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) {
+        this.resumeWhenAnswered()
+        throw err
+      }
+      const recovery = this.recovery ??= new Recovery()
+      const resent = new Promise((resolve, reject) => {
+        recovery.unanswered.push({ script, key, args, sent, resolve, reject })
+      })
+      this.resumeWhenAnswered()
+      return resent
+    })
+  }
+
+  /** Once every call sent before the recovery has answered: resend, then release the held calls, in order. */
+  private resumeWhenAnswered (): void {
+    const recovery = this.recovery
+    if (recovery === undefined || this.connection.inFlight > 0) return
+    this.recovery = undefined
+    recovery.unanswered.sort((a, b) => a.sent - b.sent)
+    for (const call of recovery.unanswered) {
+      if ((recovery.ranLast.get(call.key) ?? 0) > call.sent) {
+        // A later call on this key ran first (another client had loaded the script again):
+        // resending this one would store it after that one. It fails instead, never stored.
+        call.reject(new Error('NOSCRIPT Redis lost the script, and a later call on the same key ran before this one could be resent; not resent'))
+        continue
+      }
+      this.send(call.script, call.key, call.args, true).then(call.resolve, call.reject)
     }
+    for (const send of recovery.held) send()
   }
 }
 
@@ -52,7 +157,7 @@ end
 redis.call('PEXPIRE', key, ARGV[3])
 redis.call(ARGV[6], ARGV[5], ARGV[7] .. id .. '\\n' .. previous .. '\\n' .. ARGV[1])
 return id
-`)
+`, true)
 
 /**
  * One page of history after an id, and whether the id is a resume point, in one
@@ -88,4 +193,4 @@ local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
 if not first[1] then return {'gone'} end
 local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
 return {'miss', first[1][1], last[1][1]}
-`)
+`, false)
