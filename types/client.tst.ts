@@ -128,6 +128,8 @@ describe('eventStream', () => {
     expect(eventStream).type.not.toBeCallableWith('/e', { validate: 'yes' })
     expect(eventStream).type.toBeCallableWith('/e', { validate: (_schema: object, data: unknown) => data !== null })
     expect(eventStream).type.not.toBeCallableWith('/e', { done: 1 })
+    expect(eventStream).type.toBeCallableWith('/e', { heartbeatTimeout: 60_000 })
+    expect(eventStream).type.not.toBeCallableWith('/e', { heartbeatTimeout: '60s' })
     expect(eventStream).type.toBeCallableWith(new URL('http://127.0.0.1/e'), { signal: AbortSignal.timeout(1000), lastEventId: '7', credentials: 'include' })
   })
 })

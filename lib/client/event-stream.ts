@@ -30,7 +30,8 @@ export function eventStream<Events extends SseClientEvents> (url: string | URL, 
 export function eventStream (url: string | URL, options?: EventStreamOptions<undefined>): EventStream<SseUntypedEvent>
 export function eventStream (url: string | URL, options: EventStreamOptions = {}): EventStream<SseClientEvent> {
   if (typeof url !== 'string' && !(url instanceof URL)) throw new TypeError('eventStream() needs a URL')
-  const { events, validate = true, done, signal: outer, lastEventId: resumeFrom = '' } = options
+  const { events, validate = true, done, signal: outer, lastEventId: resumeFrom = '', heartbeatTimeout = 45_000 } = options
+  if (!(heartbeatTimeout >= 0)) throw new TypeError('heartbeatTimeout must be a number of ms (0: none)')
   const fetch = options.fetch ?? globalThis.fetch
   if (typeof fetch !== 'function') throw new TypeError('no fetch: pass options.fetch')
   const method = (options.method ?? 'GET').toUpperCase()
@@ -103,9 +104,9 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
       while (true) {
         let chunk
         try {
-          chunk = await reader.read()
+          chunk = await readWithin(reader, heartbeatTimeout)
         } catch (error) {
-          return { error } // the connection was cut
+          return { error } // the connection was cut, or went silent
         }
         parser.feed(decoder.decode(chunk.value, { stream: !chunk.done }))
         if (chunk.done) parser.end()
@@ -174,6 +175,16 @@ async function refused (response: Response, signal: AbortSignal): Promise<Failur
   if (status !== 408 && status !== 429 && status < 500) throw error
   const retryAfter = Number(response.headers.get('retry-after')) // seconds (NaN, so no wait, for a date)
   return { error, wait: retryAfter * 1000 }
+}
+
+/** The next chunk; rejects when none came within `ms` (0: no limit). The caller cancels the reader. */
+function readWithin<T> (reader: ReadableStreamDefaultReader<T>, ms: number): ReturnType<ReadableStreamDefaultReader<T>['read']> {
+  if (!(ms > 0)) return reader.read()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([
+    reader.read(),
+    new Promise<never>((resolve, reject) => { timer = setTimeout(() => reject(new Error(`nothing received for ${ms} ms`)), ms) })
+  ]).finally(() => clearTimeout(timer))
 }
 
 /** Waits `ms`, or less if the signal aborts (the caller then checks it). */

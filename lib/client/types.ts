@@ -84,6 +84,12 @@ export interface EventStreamRequestOptions<Events extends SseClientEvents | unde
   reconnect?: boolean | SseReconnectOptions
   /** The id to resume after, e.g. one saved across page loads. */
   lastEventId?: string
+  /**
+   * A response that sends nothing (not even the server's heartbeat) for this long is
+   * taken as cut: a silent network path never ends on its own. Default `45000`, three of
+   * the plugin's default heartbeats; `0` waits forever.
+   */
+  heartbeatTimeout?: number
 }
 
 /** A schema that validates itself: Standard Schema v1 (Zod, Valibot, ArkType, `hubReset`). */

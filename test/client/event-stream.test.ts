@@ -3,13 +3,15 @@
 // that resume with no gap and no duplicate, position items, reset, the POST chat
 // and [DONE], every way a stream fails, teardown on abort and break, retry and backoff.
 
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Value } from '@sinclair/typebox/value'
 import { Type as Type1 } from '@fastify/type-provider-typebox' // typebox 1.x
 import * as v from 'valibot'
 import { z } from 'zod'
 import { eventStream, hubReset, SseHttpError, SseStreamError, SseValidationError, type SseClientEvent } from '../../lib/client/index.js'
 import Fastify from 'fastify'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { waitFor } from '../helpers/wait.js'
 import { Delta, Reset, startClientTestServer, tickEvents } from './helpers/app.js'
 
@@ -330,6 +332,8 @@ t.test('bad options are refused with a clear TypeError', async (t) => {
   t.throws(() => eventStream('/x', { reconnect: { retries: -1 } }), { name: 'TypeError', message: /reconnect must be/ })
   t.throws(() => eventStream('/x', { events: { tick: 'number' } as any }), { name: 'TypeError', message: /event "tick": not a schema/ })
   t.throws(() => eventStream(42 as any), { name: 'TypeError', message: /needs a URL/ })
+  t.throws(() => eventStream('/x', { heartbeatTimeout: -1 }), { name: 'TypeError', message: /heartbeatTimeout must be/ })
+  t.throws(() => eventStream('/x', { heartbeatTimeout: 'soon' as any }), { name: 'TypeError', message: /heartbeatTimeout must be/ })
   const stream = eventStream('http://127.0.0.1:9/never', { reconnect: false })
   stream[Symbol.asyncIterator]()
   t.throws(() => stream[Symbol.asyncIterator](), { message: /iterated once/ })
@@ -386,4 +390,49 @@ t.test('app.close() while the client reads is a cut: it reconnects to the next s
   t.same(ticks, [1, 2, 3, 4, 5, 6, 7, 8], 'every tick once, in order, across the two servers, then the end')
   t.same(first.requestsTo('/ticks').map(r => r.lastEventId), [undefined])
   t.same(second.requestsTo('/ticks').map(r => r.lastEventId), ['3'], 'the second server got Last-Event-ID 3, and finished the stream: no third request')
+})
+
+/** A plain node:http server whose handler gets each request and its number (from 1); closed with the test. */
+async function rawServer (t: Test, handle: (req: IncomingMessage, res: ServerResponse, n: number) => void): Promise<{ url: string, requests: IncomingMessage[] }> {
+  const requests: IncomingMessage[] = []
+  const server = createServer((req, res) => { requests.push(req); handle(req, res, requests.length) })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); return new Promise(resolve => server.close(resolve)) })
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests }
+}
+
+t.test('a response that goes silent past heartbeatTimeout is a cut: the client drops it and resumes with Last-Event-ID', async (t) => {
+  const closed: number[] = []
+  const server = await rawServer(t, (req, res, n) => {
+    req.socket.on('close', () => closed.push(n))
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    if (n === 1) res.write('id: 1\nevent: tick\ndata: {"n":1}\n\n') // then nothing: a silent network path
+    else res.end('id: 2\nevent: tick\ndata: {"n":2}\n\nevent: end\ndata: [DONE]\n\n')
+  })
+  const started = Date.now()
+  const items = await collect(eventStream(`${server.url}/silent`, { events: tickEvents, validate: Value.Check, heartbeatTimeout: 300, reconnect: { delay: 20 } }))
+  t.same(items.map(item => item.id), ['1', '2'], 'every event once, in order, then the end')
+  t.same(server.requests.map(req => req.headers['last-event-id']), [undefined, '1'], 'the reconnect sent the last id seen')
+  t.ok(Date.now() - started >= 300, 'not before the timeout')
+  await waitFor(() => closed.includes(1), 5000, 'the silent connection closed')
+  t.pass('the silent connection was closed by the client')
+})
+
+t.test('heartbeats keep a quiet response alive; heartbeatTimeout 0 waits forever', async (t) => {
+  const server = await rawServer(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.write('id: 1\nevent: tick\ndata: {"n":1}\n\n')
+    const quiet = req.url === '/quiet'
+    let beats = 0
+    const timer = setInterval(() => {
+      if (!quiet) res.write(': ping\n\n')
+      if (++beats === 12) res.end('id: 2\nevent: tick\ndata: {"n":2}\n\nevent: end\ndata: [DONE]\n\n')
+    }, 100)
+    res.on('close', () => clearInterval(timer))
+  })
+  const beating = await collect(eventStream(`${server.url}/beating`, { events: tickEvents, validate: Value.Check, heartbeatTimeout: 500 }))
+  t.same(beating.map(item => item.id), ['1', '2'])
+  const quiet = await collect(eventStream(`${server.url}/quiet`, { events: tickEvents, validate: Value.Check, heartbeatTimeout: 0 }))
+  t.same(quiet.map(item => item.id), ['1', '2'])
+  t.equal(server.requests.length, 2, 'one request each: 1.2 s of heartbeats, or of silence with no limit, is no cut')
 })
