@@ -100,14 +100,28 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
     const decoder = new TextDecoder()
     const blocks: Block[] = []
     const parser = eventParser((...block) => { blocks.push(block) }, (ms) => { retry = ms })
+    // One timer per response, not per chunk: it looks at when the last bytes came.
+    let heard = Date.now()
+    let silent = false
+    let timer = heartbeatTimeout > 0 ? setTimeout(listen, heartbeatTimeout) : undefined
+    function listen (): void {
+      const quiet = Date.now() - heard
+      if (quiet < heartbeatTimeout) timer = setTimeout(listen, heartbeatTimeout - quiet)
+      else {
+        silent = true // a silent network path never ends on its own: end it
+        reader.cancel().catch(() => {})
+      }
+    }
     try {
       while (true) {
         let chunk
         try {
-          chunk = await readWithin(reader, heartbeatTimeout)
+          chunk = await reader.read()
         } catch (error) {
-          return { error } // the connection was cut, or went silent
+          return { error } // the connection was cut
         }
+        if (silent) return { error: new Error(`nothing received for ${heartbeatTimeout} ms`) }
+        heard = Date.now()
         parser.feed(decoder.decode(chunk.value, { stream: !chunk.done }))
         if (chunk.done) parser.end()
         // One at a time: a consumer that breaks leaves the rest unread.
@@ -122,6 +136,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
         if (chunk.done) return 'ended'
       }
     } finally {
+      clearTimeout(timer)
       reader.cancel().catch(() => {})
     }
   }
@@ -175,16 +190,6 @@ async function refused (response: Response, signal: AbortSignal): Promise<Failur
   if (status !== 408 && status !== 429 && status < 500) throw error
   const retryAfter = Number(response.headers.get('retry-after')) // seconds (NaN, so no wait, for a date)
   return { error, wait: retryAfter * 1000 }
-}
-
-/** The next chunk; rejects when none came within `ms` (0: no limit). The caller cancels the reader. */
-function readWithin<T> (reader: ReadableStreamDefaultReader<T>, ms: number): ReturnType<ReadableStreamDefaultReader<T>['read']> {
-  if (!(ms > 0)) return reader.read()
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    reader.read(),
-    new Promise<never>((resolve, reject) => { timer = setTimeout(() => reject(new Error(`nothing received for ${ms} ms`)), ms) })
-  ]).finally(() => clearTimeout(timer))
 }
 
 /** Waits `ms`, or less if the signal aborts (the caller then checks it). */
