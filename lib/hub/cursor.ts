@@ -35,6 +35,8 @@ enum State { Starting, Live, Pushing, CatchingUp, Busy, Ending, Done }
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true }
 const DONE_PROMISE: Promise<IteratorReturnResult<undefined>> = Promise.resolve(DONE)
+/** How soon an open subscription reads the history again after the engine failed to answer. */
+const FETCH_RETRY_MS = 500
 
 export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncIterable<FramedEvent>, TopicReader, TopicPusher, PushListener {
   private readonly topic: Topic
@@ -56,6 +58,14 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
   private skipThrough: string | undefined
   /** One item to yield before anything else: the position, or a reset. */
   private queued: FramedEvent | undefined
+  /**
+   * The subscription has reached the engine once: from then on its stream is open, and
+   * a history read the engine could not answer is tried again (the heartbeat goes on
+   * meanwhile) rather than ending the stream (hub.md, Delivery). Only a new
+   * subscription ends with the failure event.
+   */
+  private established = false
+  private retryTimer: NodeJS.Timeout | undefined
   private resolve: ((result: IteratorResult<FramedEvent, undefined>) => void) | undefined
   private reject: ((err: unknown) => void) | undefined
   /** The executor of every pending next(): one function per cursor, not one per event. */
@@ -263,6 +273,7 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
     const idBefore = topic.lastId
     this.engine.read(topic.name, this.lastId, PAGE_SIZE).then((page) => {
       if (this.state === State.Done) return
+      this.established = true
       if (page.status !== 'ok') {
         this.gap(page.status)
       } else if (page.entries.length > 0) {
@@ -280,7 +291,22 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
         }
       }
       this.resume()
-    }, (err: unknown) => this.fail(err))
+    }, (err: unknown) => {
+      if (this.state === State.Done) return
+      if (!this.established || !(err instanceof FST_SSE_HUB_UNAVAILABLE)) {
+        this.fail(err)
+        return
+      }
+      // The engine out of reach: read again from the last id a little later.
+      this.retryTimer = setTimeout(retryFetch, FETCH_RETRY_MS, this)
+      this.retryTimer.unref()
+    })
+  }
+
+  /** The retry after a history read failed. */
+  retryFetch (): void {
+    this.retryTimer = undefined
+    if (this.state !== State.Done) this.fetch()
   }
 
   /**
@@ -315,6 +341,7 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
   }
 
   private live (position: number, lastId: string): void {
+    this.established = true
     this.state = State.Live
     this.position = position
     this.lastId = lastId
@@ -366,6 +393,7 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
   private finish (): void {
     if (this.state === State.Done) return
     this.state = State.Done
+    clearTimeout(this.retryTimer)
     this.page = undefined
     this.queued = undefined
     this.sink = undefined
@@ -375,4 +403,8 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
     this.release(this, this.topic)
     this.settle(DONE)
   }
+}
+
+function retryFetch (cursor: Cursor): void {
+  cursor.retryFetch()
 }
