@@ -49,8 +49,9 @@ if (redisPath !== undefined && iptables !== undefined) {
     t.comment(`${loop.next} published, ${loop.rejected.length} rejected (${[...new Set(loop.rejected.map(r => r.code))].join(', ') || 'none'})`)
     let lastAcked = loop.next - 1
     while (outcomes.rejected.has(lastAcked)) lastAcked--
+    const ended = async (url: string): Promise<string> => JSON.stringify(((await (await fetch(url + '/stats')).json()) as { ended: unknown }).ended)
     await waitFor('every client at the last acknowledged event', () => Object.values(clients).every(c => (c.messages.at(-1)?.n ?? -1) >= lastAcked), 120_000)
-      .catch((err: Error) => t.fail(`${err.message}: ${Object.entries(clients).map(([name, c]) => `${name} at ${c.messages.at(-1)?.n} (${c.messages.length} events, ${c.connections.length} connections)`).join('; ')}, last acknowledged ${lastAcked}`))
+      .catch(async (err: Error) => t.fail(`${err.message}: ${Object.entries(clients).map(([name, c]) => `${name} at ${c.messages.at(-1)?.n} (${c.messages.length} events, ${c.connections.length} connections)`).join('; ')}, last acknowledged ${lastAcked}; typed client errors: A ${String(typedA.error)}, B ${String(typedB.error)}; streams ended on A ${await ended(a!.url)}, on B ${await ended(b!.url)}`))
 
     for (const [name, client] of Object.entries(clients)) {
       checkClient(t, name, client, outcomes)
