@@ -12,6 +12,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import fastifyTypedSse from '../../index.js'
 import { createHub } from '../../lib/hub/index.js'
 import { redisEngine } from '../../lib/redis/index.js'
+import { runChild, serveAsChild } from '../../test/helpers/child-app.js'
 
 /** A numbered event of a topic, with the time the load process asked for it (for latency). */
 const Tick = Type.Object({ n: Type.Integer({ minimum: 0 }), t: Type.Number() })
@@ -49,24 +50,7 @@ async function main (): Promise<void> {
     return { heapUsed: memory.heapUsed, rss: memory.rss, open: app.sseStats().open, loopDelayP99Ms, health: hub.health() }
   })
 
-  const url = await app.listen({ port: 0, host: '127.0.0.1' })
-  process.stdout.write(JSON.stringify({ url }) + '\n')
-
-  const stop = (): void => {
-    const force = setTimeout(() => app.server.closeAllConnections(), 1000).unref()
-    app.close().then(() => {
-      clearTimeout(force)
-      process.exit(0)
-    }, (err: unknown) => {
-      console.error(err)
-      process.exit(1)
-    })
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  await serveAsChild(app)
 }
 
-main().catch((err: unknown) => {
-  console.error(err)
-  process.exit(1)
-})
+runChild(main)

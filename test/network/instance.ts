@@ -14,6 +14,7 @@ import fastifyTypedSse, { type SseStreamMessage } from '../../index.js'
 import { createHub } from '../../lib/hub/index.js'
 import { redisEngine } from '../../lib/redis/index.js'
 import { Message } from '../redis/message.js'
+import { runChild, serveAsChild } from '../helpers/child-app.js'
 
 function numberFromEnv (name: string, fallback: number): number {
   const value = Number(process.env[name] ?? fallback)
@@ -137,25 +138,9 @@ async function main (): Promise<void> {
     return process.memoryUsage()
   })
 
-  const url = await app.listen({ port: 0, host: '127.0.0.1' })
-  process.stdout.write(JSON.stringify({ url }) + '\n')
-
-  const stop = (): void => {
+  await serveAsChild(app, () => {
     for (const loop of loops.values()) clearInterval(loop.timer)
-    const force = setTimeout(() => app.server.closeAllConnections(), 1000).unref()
-    app.close().then(() => {
-      clearTimeout(force)
-      process.exit(0)
-    }, (err: unknown) => {
-      console.error(err)
-      process.exit(1)
-    })
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  })
 }
 
-main().catch((err: unknown) => {
-  console.error(err)
-  process.exit(1)
-})
+runChild(main)

@@ -19,6 +19,7 @@ import fastifyTypedSse from '../../index.js'
 import { createHub } from '../../lib/hub/index.js'
 import { redisEngine } from '../../lib/redis/index.js'
 import { Message } from './message.js'
+import { runChild, serveAsChild } from '../helpers/child-app.js'
 
 function numberFromEnv (name: string, fallback: number): number {
   const value = Number(process.env[name] ?? fallback)
@@ -97,24 +98,7 @@ async function main (): Promise<void> {
     return process.memoryUsage()
   })
 
-  const url = await app.listen({ port: 0, host: '127.0.0.1' })
-  process.stdout.write(JSON.stringify({ url }) + '\n')
-
-  const stop = (): void => {
-    const force = setTimeout(() => app.server.closeAllConnections(), 1000).unref()
-    app.close().then(() => {
-      clearTimeout(force)
-      process.exit(0)
-    }, (err: unknown) => {
-      console.error(err)
-      process.exit(1)
-    })
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  await serveAsChild(app)
 }
 
-main().catch((err: unknown) => {
-  console.error(err)
-  process.exit(1)
-})
+runChild(main)
