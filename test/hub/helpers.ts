@@ -4,7 +4,8 @@
 
 import { Type } from '@sinclair/typebox'
 import Fastify, { type FastifyInstance } from 'fastify'
-import type { ServerResponse } from 'node:http'
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import type { Test } from 'tap'
 import fastifyTypedSse from '../../index.js'
 import { createHub, type Hub, type HubEngine, type SubscribeOptions } from '../../lib/hub/index.js'
@@ -131,4 +132,25 @@ export function isRun (list: readonly number[], first: number, last: number): bo
 
 export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/** A stream client that reads nothing until `read()` is called, then parses every event. */
+export async function stalledClient (url: string): Promise<{ response: IncomingMessage, events: EventSourceMessage[], read (): void, leave (): void }> {
+  const request = http.get(url, { agent: false })
+  const response = await new Promise<IncomingMessage>((resolve, reject) => request.once('response', resolve).once('error', reject))
+  request.on('error', () => {})
+  response.pause()
+  const events: EventSourceMessage[] = []
+  return {
+    response,
+    events,
+    read () {
+      const parser = createParser({ onEvent: (event) => events.push(event) })
+      // Decoded here, not with setEncoding(): bytes that arrived while paused are already buffered.
+      const decoder = new TextDecoder()
+      response.on('data', (chunk: Buffer) => parser.feed(decoder.decode(chunk, { stream: true })))
+      response.resume()
+    },
+    leave: () => request.destroy()
+  }
 }

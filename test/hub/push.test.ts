@@ -6,10 +6,9 @@
 
 import t from 'tap'
 import http, { type IncomingMessage } from 'node:http'
-import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { memoryEngine } from '../../lib/hub/index.js'
 import { waitFor } from '../helpers/wait.js'
-import { isRun, numbered, sleep, startHubApp, type TestHub } from './helpers.js'
+import { isRun, numbered, sleep, stalledClient, startHubApp, type TestHub } from './helpers.js'
 
 const OTHERS = 199
 /** 4 KB events: a stalled socket takes about 4 MB before write() returns false. */
@@ -50,23 +49,6 @@ async function countingClient (url: string): Promise<{ count: () => number, last
     last: () => {
       const at = tail.lastIndexOf('"n":')
       return at < 0 ? 0 : parseInt(tail.slice(at + 4), 10)
-    },
-    leave: () => request.destroy()
-  }
-}
-
-/** A client that reads nothing until read() is called, then parses every event. */
-async function stalledClient (url: string): Promise<{ events: EventSourceMessage[], read (): void, leave (): void }> {
-  const { request, response } = await open(url)
-  response.pause()
-  const events: EventSourceMessage[] = []
-  return {
-    events,
-    read () {
-      const parser = createParser({ onEvent: (event) => events.push(event) })
-      const decoder = new TextDecoder()
-      response.on('data', (chunk: Buffer) => parser.feed(decoder.decode(chunk, { stream: true })))
-      response.resume()
     },
     leave: () => request.destroy()
   }

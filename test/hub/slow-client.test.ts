@@ -4,13 +4,12 @@
 // its position.
 
 import t from 'tap'
-import http, { type IncomingMessage } from 'node:http'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { createParser, type EventSourceMessage } from 'eventsource-parser'
+import type { EventSourceMessage } from 'eventsource-parser'
 import { memoryEngine } from '../../lib/hub/index.js'
 import { waitFor } from '../helpers/wait.js'
-import { isRun, numbered, sleep, startHubApp } from './helpers.js'
+import { isRun, numbered, sleep, stalledClient, startHubApp } from './helpers.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -21,27 +20,6 @@ function heapUsed (): number {
   gc()
   gc()
   return process.memoryUsage().heapUsed
-}
-
-/** A stream client that reads nothing until `read()` is called. */
-async function stalledClient (url: string): Promise<{ response: IncomingMessage, events: EventSourceMessage[], read (): void, leave (): void }> {
-  const request = http.get(url, { agent: false })
-  const response = await new Promise<IncomingMessage>((resolve, reject) => request.once('response', resolve).once('error', reject))
-  request.on('error', () => {})
-  response.pause()
-  const events: EventSourceMessage[] = []
-  return {
-    response,
-    events,
-    read () {
-      const parser = createParser({ onEvent: (event) => events.push(event) })
-      // Decoded here, not with setEncoding(): bytes that arrived while paused are already buffered.
-      const decoder = new TextDecoder()
-      response.on('data', (chunk: Buffer) => parser.feed(decoder.decode(chunk, { stream: true })))
-      response.resume()
-    },
-    leave: () => request.destroy()
-  }
 }
 
 const TOTAL = 20_000
