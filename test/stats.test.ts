@@ -118,7 +118,11 @@ test('sseStats and the diagnostics channels count every end reason, event and by
   expect('/waits clientGone', 1, Buffer.byteLength('data: waiting\n\n'))
   expect('/waits shutdown', 1, Buffer.byteLength('data: waiting\n\n'))
   const flooded = byUrl.get('/floods stalled')
-  t.ok(flooded !== undefined && flooded.events > 10 && flooded.bytes > flooded.events * 16 * 1024, `the stalled stream counted what it handed to the socket (${flooded?.events} events, ${flooded?.bytes} bytes)`)
+  // How many events the socket takes before it stalls depends on the kernel's
+  // buffers and the machine's load; what is exact is the bytes per event.
+  const floodedEventBytes = Buffer.byteLength(`data: ${'x'.repeat(16 * 1024)}\n\n`)
+  t.ok(flooded !== undefined && flooded.events >= 1, `the stalled stream counted its events (${flooded?.events})`)
+  t.equal(flooded?.bytes, (flooded?.events ?? 0) * floodedEventBytes, 'the stalled stream counted every byte it handed to the socket')
 
   t.equal(stats.events, closes.reduce((sum, message) => sum + message.events, 0), 'sseStats().events is the sum over the streams')
   t.equal(stats.bytes, closes.reduce((sum, message) => sum + message.bytes, 0), 'sseStats().bytes is the sum over the streams')
