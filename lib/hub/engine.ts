@@ -3,10 +3,13 @@
 // continuity, reset), so an engine is small: the embedded memory engine, Redis
 // Streams, NATS JetStream or a Postgres table each fit it.
 //
-// Ids are `<ms>-<seq>` strings (Redis stream ids): within a topic every id is
-// larger than every id before it, also across restarts of the engine, so an old
-// id is never reused. `ZERO_ID` ('0-0') is the position of a topic that has had
-// no event yet.
+// Ids are `<ms>-<seq>` strings (Redis stream ids), optionally followed by `-<tag>`
+// (lowercase letters and digits): within a topic every id's position is larger than
+// every position before it, also across restarts of the engine, so an old id is
+// never reused. An engine whose store can lose a tail and then reissue its positions
+// (Redis after a failover) tags each event so that the reissued ids differ. Positions
+// order by `<ms>-<seq>`; two ids name the same event only when the strings are equal.
+// `ZERO_ID` ('0-0') is the position of a topic that has had no event yet.
 //
 // A body is the event's fields, already checked and framed by the hub, without
 // the `id:` line and without the blank line that ends an event (for instance

@@ -1,8 +1,12 @@
-// Event ids of the `<ms>-<seq>` form that every engine uses (Redis stream ids).
+// Event ids of the `<ms>-<seq>` form that every engine uses (Redis stream ids),
+// optionally followed by `-<tag>`: a few random characters an engine adds so that
+// two events that got the same position in two histories (a lost tail reissued by
+// a promoted replica, a replaced dataset) never share an id. Positions order by
+// `<ms>-<seq>` alone; whether two ids name the same event is string equality.
 
-const ID = /^(0|[1-9]\d{0,15})-(0|[1-9]\d{0,19})$/
+const ID = /^(0|[1-9]\d{0,15})-(0|[1-9]\d{0,19})(?:-[0-9a-z]{1,16})?$/
 
-/** An id's two parts, or `undefined` when it is not of the engine's form. */
+/** An id's position (its first two parts), or `undefined` when it is not of the engine's form. */
 export function parseId (id: string): [ms: bigint, seq: bigint] | undefined {
   const match = ID.exec(id)
   if (match === null) return undefined
@@ -18,7 +22,7 @@ export function isId (id: string): boolean {
   return parseId(id) !== undefined
 }
 
-/** Orders two well-formed ids: negative when `a` comes first, 0 when equal. */
+/** Orders two well-formed ids by position: negative when `a` comes first, 0 at the same position (even with other tags). */
 export function compareIds (a: string, b: string): number {
   if (a === b) return 0
   const [aMs, aSeq] = parseId(a) as [bigint, bigint]

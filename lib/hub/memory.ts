@@ -216,7 +216,8 @@ function findEntry (entries: readonly StoredEntry[], head: number, id: string): 
   while (low <= high) {
     const middle = (low + high) >>> 1
     const order = compareIds((entries[middle] as StoredEntry).id, id)
-    if (order === 0) return middle
+    // The same position with another tag is another event: not a position of this history.
+    if (order === 0) return (entries[middle] as StoredEntry).id === id ? middle : -1
     if (order < 0) low = middle + 1
     else high = middle - 1
   }

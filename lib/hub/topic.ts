@@ -127,6 +127,12 @@ export class Topic implements EngineListener {
       // A break: what came between is in the history, and comes first.
       this.buffer(entry)
       this.fill()
+    } else if (entry.id !== this.lastId && this.find(entry.id) < 0) {
+      // Not past our position, yet no event we delivered: the engine's history is another
+      // one now (a promoted replica lost the tail and reissues its positions). The fill
+      // finds our last id missing there and says so with a reset.
+      this.buffer(entry)
+      this.fill()
     } // else: already delivered (a duplicate notification)
   }
 
@@ -139,7 +145,8 @@ export class Topic implements EngineListener {
   /**
    * A dropped live message shows as a break at the next one; a topic that went quiet
    * after it would never see that. So a quiet topic asks the engine for its newest id
-   * now and then, and fills from the history when the engine has more than it.
+   * now and then, and fills from the history when the engine has more than it, or when
+   * the engine's newest is no event it delivered (a lost tail, a replaced history).
    */
   checkTail (): void {
     if (this.stopped || this.filling) return
@@ -148,7 +155,9 @@ export class Topic implements EngineListener {
       return
     }
     this.engine.newest(this.name).then((newest) => {
-      if (!this.stopped && !this.filling && compareIds(newest, this.lastId) > 0) this.fill()
+      if (this.stopped || this.filling || newest === this.lastId) return
+      // Ahead of us: missed events. Behind us and none we delivered: the history lost its tail.
+      if (compareIds(newest, this.lastId) > 0 || this.find(newest) < 0) this.fill()
     }, () => {}) // unreachable now: the engine's resync comes when it is back
   }
 

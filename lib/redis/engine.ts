@@ -19,12 +19,13 @@ import type { LivePath } from './probe.js'
 import { APPEND, READ, ScriptRunner } from './scripts.js'
 import { PartitionChannels } from './sharded.js'
 import { keySlot, partitionOf, partitionTags } from './slots.js'
+import { hubId, newTag, splitHubId } from './tags.js'
 
 type StreamEntry = [id: string, fields: string[]]
 
 type ReadReply =
   | ['ok', StreamEntry[]]
-  | ['trimmed' | 'gone']
+  | ['trimmed' | 'gone' | 'other']
   | ['miss', first: string, last: string]
 
 const TRIMMED: EnginePage = { status: 'history-lost' }
@@ -85,8 +86,9 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
       // Past this time Redis refuses the append: ioredis may retry a command on a new master
       // after a failover, and one its caller was told had failed must not land after later ones.
       const refuseAfter = String(Date.now() + publishTimeoutMs)
+      const tag = newTag()
       return deadline.call('publish', key, () =>
-        scripts.run(APPEND, key, [body, historyArg, idleTtlArg, maxAgeArg, channel, publishCommand, head, refuseAfter]) as Promise<string>)
+        scripts.run(APPEND, key, [body, historyArg, idleTtlArg, maxAgeArg, channel, publishCommand, head, refuseAfter, tag]) as Promise<string>)
     },
 
     async read (topic: string, afterId: string | undefined, limit: number): Promise<EnginePage> {
@@ -94,13 +96,16 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
       if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`read limit must be a positive integer, got ${String(limit)}`)
       if (afterId !== undefined && !isId(afterId)) return UNKNOWN
       const { key } = place(topic)
+      const [after, tag] = afterId === undefined ? ['', ''] : splitHubId(afterId)
       const reply = await deadline.call('read', key, () =>
-        scripts.run(READ, key, [afterId ?? '', limit]) as Promise<ReadReply>)
+        scripts.run(READ, key, [after, tag, limit]) as Promise<ReadReply>)
       switch (reply[0]) {
         case 'ok': return { status: 'ok', entries: reply[1].map(toEntry) }
         case 'trimmed': return TRIMMED
         // The stream expired or Redis lost it: the topic had this id, the history no longer does.
         case 'gone': return TRIMMED
+        // Another event at this position: the history the id came from was lost (or replaced).
+        case 'other': return TRIMMED
         case 'miss': {
           const [, first, last] = reply
           const id = afterId as string
@@ -114,7 +119,8 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
       ensureOpen('newest')
       const { key } = place(topic)
       const last = await deadline.call('newest', key, () => commands.xrevrange(key, '+', '-', 'COUNT', 1))
-      return last[0]?.[0] ?? ZERO_ID
+      const entry = last[0]
+      return entry === undefined ? ZERO_ID : hubId(entry[0], entry[1][0])
     },
 
     listen (topic: string, listener: EngineListener): () => void {
@@ -193,5 +199,5 @@ async function quitCommands (commands: Redis | Cluster): Promise<void> {
 }
 
 function toEntry ([id, fields]: StreamEntry): EngineEntry {
-  return { id, body: fields[1] ?? '' }
+  return { id: hubId(id, fields[0]), body: fields[1] ?? '' }
 }

@@ -132,12 +132,18 @@ export class ScriptRunner {
  * Appends one event and announces it, as one step. KEYS[1]: the topic's stream;
  * ARGV: body, history, idleTtlMs, maxAgeMs (0: none), channel, the publishing
  * command (PUBLISH, or SPUBLISH on a cluster, where the channel shares the key's
- * hash tag), and a head for the message (the topic, on a cluster's partition
- * channel; else empty), and the time (ms, Redis's clock) after which the append is
- * refused (the caller was told it failed). Publishes `<head><id>\n<previous id>\n<body>`, where the
- * previous id is the stream's last entry
- * before this one ('0-0' when the stream is new: nothing else ever empties it,
- * as trimming keeps at least the entry just added). Returns the new id.
+ * hash tag), a head for the message (the topic, on a cluster's partition channel;
+ * else empty), the time (ms, Redis's clock) after which the append is refused (the
+ * caller was told it failed), and the event's tag.
+ *
+ * The entry's one field is named by its tag and holds the body (entries written
+ * before tags have the field `b`: no tag). The hub's id of an entry is
+ * `<stream id>-<tag>`: a promoted replica that lost the tail, or another dataset,
+ * may give the same stream id to another event, never with the same tag.
+ * Publishes `<head><id>\n<previous id>\n<body>`, where the previous id is the
+ * stream's last entry before this one ('0-0' when the stream is new: nothing else
+ * ever empties it, as trimming keeps at least the entry just added). Returns the
+ * new hub id.
  */
 export const APPEND = new LuaScript(`
 local key = KEYS[1]
@@ -147,30 +153,35 @@ if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV
 end
 local previous = '0-0'
 local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-if last[1] then previous = last[1][1] end
-local id = redis.call('XADD', key, 'MAXLEN', '~', ARGV[2], '*', 'b', ARGV[1])
+if last[1] then
+  previous = last[1][1]
+  if last[1][2][1] ~= 'b' then previous = previous .. '-' .. last[1][2][1] end
+end
+local id = redis.call('XADD', key, 'MAXLEN', '~', ARGV[2], '*', ARGV[9], ARGV[1])
 local maxAge = tonumber(ARGV[4])
 if maxAge > 0 then
   local ms = tonumber(string.match(id, '^%d+'))
   if ms > maxAge then redis.call('XTRIM', key, 'MINID', '~', string.format('%.0f', ms - maxAge)) end
 end
 redis.call('PEXPIRE', key, ARGV[3])
+id = id .. '-' .. ARGV[9]
 redis.call(ARGV[6], ARGV[5], ARGV[7] .. id .. '\\n' .. previous .. '\\n' .. ARGV[1])
 return id
 `, true)
 
 /**
  * One page of history after an id, and whether the id is a resume point, in one
- * atomic look. KEYS[1]: the stream; ARGV: after ('' for the oldest kept entry),
- * limit. Replies:
- * - {'ok', entries}: the page (entries are {id, {'b', body}});
+ * atomic look. KEYS[1]: the stream; ARGV: after (a stream id; '' for the oldest
+ * kept entry), the tag the id carried ('' for none: position only), limit. Replies:
+ * - {'ok', entries}: the page (entries are {id, {tag, body}});
  * - {'trimmed'}: after is '0-0' but the stream no longer starts at its first entry;
  * - {'gone'}: no stream (never written, expired, or lost by Redis);
+ * - {'other'}: an entry has this stream id, but not this tag: another history's event;
  * - {'miss', first, last}: after is no entry; the kept range, for the caller to place it.
  * An inclusive XRANGE from the id both proves it is an entry and returns the page.
  */
 export const READ = new LuaScript(`
-local key, after, limit = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local key, after, tag, limit = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
 if after == '' then
   return {'ok', redis.call('XRANGE', key, '-', '+', 'COUNT', limit)}
 end
@@ -186,6 +197,8 @@ if after == '0-0' then
 end
 local page = redis.call('XRANGE', key, after, '+', 'COUNT', limit + 1)
 if page[1] and page[1][1] == after then
+  local stored = page[1][2][1]
+  if tag ~= '' and stored ~= tag then return {'other'} end
   table.remove(page, 1)
   return {'ok', page}
 end

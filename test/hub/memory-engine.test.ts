@@ -105,3 +105,14 @@ t.test('close: the engine refuses work and holds no timer that keeps the process
   t.teardown(() => idle.close())
   t.equal(timers(), before, 'its one sweep timer does not keep the process up')
 })
+
+t.test('read: an id at one of the history\'s positions but with a tag names no event of it (unknown-id); compareIds orders by position', async (t) => {
+  const engine = memoryEngine()
+  t.teardown(() => engine.close())
+  const ids = [await engine.append('a', body(1)), await engine.append('a', body(2)), await engine.append('a', body(3))]
+  const tagged = `${ids[1] as string}-x1y2z3w4`
+  t.same(await engine.read('a', tagged, 10), { status: 'unknown-id' })
+  t.equal((await engine.read('a', ids[1], 10)).status, 'ok', 'the untagged id is its resume point')
+  t.equal(compareIds(tagged, ids[1] as string), 0, 'the same position')
+  t.ok(compareIds(tagged, ids[2] as string) < 0 && compareIds(ids[0] as string, tagged) < 0, 'ordered among the others by position')
+})
