@@ -19,7 +19,8 @@ import type { LivePath } from './probe.js'
 import { APPEND, READ, ScriptRunner } from './scripts.js'
 import { PartitionChannels } from './sharded.js'
 import { keySlot, partitionOf, partitionTags } from './slots.js'
-import { hubId, newTag, splitHubId } from './tags.js'
+import { hubId, splitHubId } from './tags.js'
+import { AppendBatches, type QueuedAppend } from './appends.js'
 
 type StreamEntry = [id: string, fields: string[]]
 
@@ -68,6 +69,29 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
   const historyArg = String(history)
   const idleTtlArg = String(idleTtlMs)
   const maxAgeArg = String(maxAgeMs ?? 0)
+  const sendAppends = (batch: readonly QueuedAppend[]): void => {
+    const keys: string[] = new Array(batch.length)
+    // Past this time Redis refuses the batch: ioredis may retry a command on a new master
+    // after a failover, and one whose callers were told it failed must not land after later ones.
+    const args: string[] = [historyArg, idleTtlArg, maxAgeArg, publishCommand, String(Date.now() + publishTimeoutMs)]
+    for (let i = 0; i < batch.length; i++) {
+      const append = batch[i] as QueuedAppend
+      keys[i] = append.key
+      args.push(append.body, append.channel, append.head, append.tag)
+    }
+    // The keys may get the client's keyPrefix; the channels are sent as they are.
+    deadline.call('publish', keys[0] as string, () => scripts.run(APPEND, keys, args) as Promise<string[]>).then((ids) => {
+      for (let i = 0; i < batch.length; i++) {
+        const id = ids[i] as string
+        const append = batch[i] as QueuedAppend
+        if (id.charCodeAt(0) === 33 /* ! */) append.reject(new FST_SSE_HUB_UNAVAILABLE(`publish: Redis refused it: ${id.slice(1)}`))
+        else append.resolve(id)
+      }
+    }, (err: unknown) => {
+      for (const append of batch) append.reject(err)
+    })
+  }
+  const appends = new AppendBatches(sendAppends, settings.cluster)
   // A subscription is live if heard from within two probe rounds.
   const livenessMs = 2 * probeIntervalMs
   let probeTimer: NodeJS.Timeout | undefined
@@ -82,13 +106,7 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
     append (topic: string, body: string): Promise<string> {
       if (closed) return Promise.reject(new FST_SSE_HUB_UNAVAILABLE('publish: the engine is closed'))
       const { key, channel, head } = place(topic)
-      // The key may get the client's keyPrefix; the channel is sent as it is.
-      // Past this time Redis refuses the append: ioredis may retry a command on a new master
-      // after a failover, and one its caller was told had failed must not land after later ones.
-      const refuseAfter = String(Date.now() + publishTimeoutMs)
-      const tag = newTag()
-      return deadline.call('publish', key, () =>
-        scripts.run(APPEND, key, [body, historyArg, idleTtlArg, maxAgeArg, channel, publishCommand, head, refuseAfter, tag]) as Promise<string>)
+      return appends.add(key, channel, head, body)
     },
 
     async read (topic: string, afterId: string | undefined, limit: number): Promise<EnginePage> {
@@ -98,7 +116,7 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
       const { key } = place(topic)
       const [after, tag] = afterId === undefined ? ['', ''] : splitHubId(afterId)
       const reply = await deadline.call('read', key, () =>
-        scripts.run(READ, key, [after, tag, limit]) as Promise<ReadReply>)
+        scripts.run(READ, [key], [after, tag, limit]) as Promise<ReadReply>)
       switch (reply[0]) {
         case 'ok': return { status: 'ok', entries: reply[1].map(toEntry) }
         case 'trimmed': return TRIMMED

@@ -32,7 +32,7 @@ type Args = readonly (string | number)[]
 /** A call that met NOSCRIPT, to resend once every call sent before it has answered. */
 interface Unanswered {
   readonly script: LuaScript
-  readonly key: string
+  readonly keys: readonly string[]
   readonly args: Args
   /** Its place in the order calls were sent. */
   readonly sent: number
@@ -70,27 +70,27 @@ export class ScriptRunner {
     }
   }
 
-  /** Runs the script with one key. */
-  run (script: LuaScript, key: string, args: Args): Promise<unknown> {
+  /** Runs the script with these keys (on a cluster, all of one slot). */
+  run (script: LuaScript, keys: readonly string[], args: Args): Promise<unknown> {
     const recovery = this.recovery
-    if (recovery === undefined) return this.send(script, key, args, false)
+    if (recovery === undefined) return this.send(script, keys, args, false)
     return new Promise((resolve, reject) => {
-      recovery.held.push(() => { this.send(script, key, args, false).then(resolve, reject) })
+      recovery.held.push(() => { this.send(script, keys, args, false).then(resolve, reject) })
     })
   }
 
-  private send (script: LuaScript, key: string, args: Args, withSource: boolean): Promise<unknown> {
+  private send (script: LuaScript, keys: readonly string[], args: Args, withSource: boolean): Promise<unknown> {
     const sent = ++this.sentCount
     const connection = this.connection
     connection.inFlight++
     const reply = withSource
-      ? this.client.eval(script.source, 1, key, ...args)
-      : this.client.evalsha(script.sha, 1, key, ...args)
+      ? this.client.eval(script.source, keys.length, ...keys, ...args)
+      : this.client.evalsha(script.sha, keys.length, ...keys, ...args)
     return reply.then((value) => {
       connection.inFlight--
       if (this.recovery !== undefined) {
         const ran = this.recovery.ranLast
-        if (script.stores && (ran.get(key) ?? 0) < sent) ran.set(key, sent)
+        if (script.stores) for (const key of keys) if ((ran.get(key) ?? 0) < sent) ran.set(key, sent)
         this.resumeWhenAnswered()
       }
       return value
@@ -102,7 +102,7 @@ export class ScriptRunner {
       }
       const recovery = this.recovery ??= new Recovery()
       const resent = new Promise((resolve, reject) => {
-        recovery.unanswered.push({ script, key, args, sent, resolve, reject })
+        recovery.unanswered.push({ script, keys, args, sent, resolve, reject })
       })
       this.resumeWhenAnswered()
       return resent
@@ -116,57 +116,83 @@ export class ScriptRunner {
     this.recovery = undefined
     recovery.unanswered.sort((a, b) => a.sent - b.sent)
     for (const call of recovery.unanswered) {
-      if ((recovery.ranLast.get(call.key) ?? 0) > call.sent) {
+      if (call.keys.some(key => (recovery.ranLast.get(key) ?? 0) > call.sent)) {
         // A later call on this key ran first (another client had loaded the script again):
         // resending this one would store it after that one. It fails instead, never stored.
         call.reject(new Error('NOSCRIPT Redis lost the script, and a later call on the same key ran before this one could be resent; not resent'))
         continue
       }
-      this.send(call.script, call.key, call.args, true).then(call.resolve, call.reject)
+      this.send(call.script, call.keys, call.args, true).then(call.resolve, call.reject)
     }
     for (const send of recovery.held) send()
   }
 }
 
 /**
- * Appends one event and announces it, as one step. KEYS[1]: the topic's stream;
- * ARGV: body, history, idleTtlMs, maxAgeMs (0: none), channel, the publishing
- * command (PUBLISH, or SPUBLISH on a cluster, where the channel shares the key's
- * hash tag), a head for the message (the topic, on a cluster's partition channel;
- * else empty), the time (ms, Redis's clock) after which the append is refused (the
- * caller was told it failed), and the event's tag.
+ * Appends events and announces each, every one as one step: the appends one turn
+ * of the event loop made (on a cluster, those of one partition, whose keys share a
+ * slot), in the order they were made. KEYS: each append's stream (a key repeats
+ * when its topic got several events). ARGV: history, idleTtlMs, maxAgeMs (0: none),
+ * the publishing command (PUBLISH, or SPUBLISH on a cluster, where the channel shares
+ * the key's hash tag), the time (ms, Redis's clock) after which the appends are
+ * refused (their callers were told they failed); then per append: body, channel, a
+ * head for the message (the topic, on a cluster's partition channel; else empty) and
+ * the event's tag.
  *
- * The entry's one field is named by its tag and holds the body (entries written
+ * An entry's one field is named by its tag and holds the body (entries written
  * before tags have the field `b`: no tag). The hub's id of an entry is
  * `<stream id>-<tag>`: a promoted replica that lost the tail, or another dataset,
- * may give the same stream id to another event, never with the same tag.
- * Publishes `<head><id>\n<previous id>\n<body>`, where the previous id is the
- * stream's last entry before this one ('0-0' when the stream is new: nothing else
- * ever empties it, as trimming keeps at least the entry just added). Returns the
- * new hub id.
+ * may give the same stream id to another event, never with the same tag. Each
+ * append publishes `<head><id>\n<previous id>\n<body>`, where the previous id is
+ * the stream's last entry before it ('0-0' when the stream is new: nothing else ever
+ * empties it, as trimming keeps at least the entry just added).
+ *
+ * Returns one string per append: its hub id, or '!' and the error of an append
+ * Redis refused (a key that is not a stream, no memory left), which stores nothing
+ * of that append and does not stop the others.
  */
 export const APPEND = new LuaScript(`
-local key = KEYS[1]
 local now = redis.call('TIME')
-if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[8]) then
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[5]) then
   return redis.error_reply('EXPIRED the publish reached Redis after its deadline; nothing was stored')
 end
-local previous = '0-0'
-local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-if last[1] then
-  previous = last[1][1]
-  if last[1][2][1] ~= 'b' then previous = previous .. '-' .. last[1][2][1] end
+local history, ttl, maxAge, command = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local newest = {}
+local ids = {}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local a = 5 + (i - 1) * 4
+  local body, channel, head, tag = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local previous = newest[key]
+  if previous == nil then
+    previous = '0-0'
+    local last = redis.pcall('XREVRANGE', key, '+', '-', 'COUNT', 1)
+    if last.err then
+      previous = false
+      ids[i] = '!' .. last.err
+    elseif last[1] then
+      previous = last[1][1]
+      if last[1][2][1] ~= 'b' then previous = previous .. '-' .. last[1][2][1] end
+    end
+  end
+  if previous then
+    local id = redis.pcall('XADD', key, 'MAXLEN', '~', history, '*', tag, body)
+    if type(id) == 'table' then
+      ids[i] = '!' .. id.err
+    else
+      if maxAge > 0 then
+        local ms = tonumber(string.match(id, '^%d+'))
+        if ms > maxAge then redis.call('XTRIM', key, 'MINID', '~', string.format('%.0f', ms - maxAge)) end
+      end
+      if newest[key] == nil then redis.call('PEXPIRE', key, ttl) end
+      id = id .. '-' .. tag
+      newest[key] = id
+      redis.call(command, channel, head .. id .. '\\n' .. previous .. '\\n' .. body)
+      ids[i] = id
+    end
+  end
 end
-local id = redis.call('XADD', key, 'MAXLEN', '~', ARGV[2], '*', ARGV[9], ARGV[1])
-local maxAge = tonumber(ARGV[4])
-if maxAge > 0 then
-  local ms = tonumber(string.match(id, '^%d+'))
-  if ms > maxAge then redis.call('XTRIM', key, 'MINID', '~', string.format('%.0f', ms - maxAge)) end
-end
-redis.call('PEXPIRE', key, ARGV[3])
-id = id .. '-' .. ARGV[9]
-redis.call(ARGV[6], ARGV[5], ARGV[7] .. id .. '\\n' .. previous .. '\\n' .. ARGV[1])
-return id
+return ids
 `, true)
 
 /**

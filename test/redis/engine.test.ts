@@ -146,6 +146,38 @@ if (redisPath !== undefined) {
     t.same(await engine.read('idle', id, 10), { status: 'history-lost' }, 'the old id is older than the new history')
   })
 
+  t.test('the appends of one turn of the event loop go in one script call (at most 128 each), in order; one Redis refuses fails alone', async (t) => {
+    const redis = await startRedis(t, redisPath)
+    const client = clientOf(t, redis)
+    const engine = engineOf(t, client)
+    await engine.append('warm', 'data: loads the script\n')
+    const scriptCalls = async (): Promise<number> => {
+      const info = await client.info('commandstats')
+      return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0)
+    }
+    await client.config('RESETSTAT')
+    const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => engine.append(`room:${i % 5}`, `data: ${i}\n`)))
+    t.equal(await scriptCalls(), 1, '50 appends over 5 topics in one tick: one script call')
+    for (let topic = 0; topic < 5; topic++) {
+      const page = await engine.read(`room:${topic}`, undefined, 100)
+      const mine = ids.filter((_, i) => i % 5 === topic)
+      t.same(page.status === 'ok' ? page.entries.map(e => [e.id, e.body]) : [], mine.map((id, k) => [id, `data: ${topic + 5 * k}\n`]), `room:${topic}: its ten events, in the order they were made`)
+      for (let k = 1; k < mine.length; k++) t.ok(compareIds(mine[k - 1]!, mine[k]!) < 0)
+    }
+
+    await client.config('RESETSTAT')
+    await Promise.all(Array.from({ length: 300 }, (_, i) => engine.append('room:big', `data: ${i}\n`)))
+    t.equal(await scriptCalls(), 3, '300 appends in one tick: three calls of at most 128')
+
+    await client.set('sse:not-a-stream', 'x')
+    const [refused, stored] = await Promise.allSettled([engine.append('not-a-stream', 'data: 1\n'), engine.append('room:ok', 'data: 2\n')])
+    t.equal(refused.status, 'rejected')
+    t.match((refused as PromiseRejectedResult).reason, { code: 'FST_SSE_HUB_UNAVAILABLE', message: /WRONGTYPE/ }, 'the refused append fails with Redis\'s reason')
+    t.equal(stored.status, 'fulfilled', 'the other append of the same call is stored')
+    t.equal(await engine.newest('room:ok'), (stored as PromiseFulfilledResult<string>).value)
+    t.equal(await client.get('sse:not-a-stream'), 'x', 'the other key untouched')
+  })
+
   t.test('live: every engine listening to a topic hears each event with the id before it, in order', async (t) => {
     const redis = await startRedis(t, redisPath)
     const admin = clientOf(t, redis)
