@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Teardowns } from './iptables.js'
 import { freePort } from './free-port.js'
+import { killOnExit } from './programs.js'
 
 export const RECOMMENDED_CONFIG = join(__dirname, '..', '..', 'example', 'nginx.conf')
 
@@ -67,6 +68,7 @@ http {
 `)
   // -e: the error log nginx opens before it reads its config (default /var/log/nginx/error.log).
   const child = spawn(nginxPath, ['-p', prefix + '/', '-c', join(prefix, 'nginx.conf'), '-e', 'stderr'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  killOnExit(child)
   let errorLog = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { errorLog += chunk })
   const exited = once(child, 'exit')

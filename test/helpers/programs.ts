@@ -2,6 +2,7 @@
 // they skip with the command that installs them; under CI=true they fail,
 // so that a CI run can never pass by skipping.
 
+import type { ChildProcess } from 'node:child_process'
 import { accessSync, constants, statSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import type { Test } from 'tap'
@@ -32,4 +33,24 @@ export function requireProgram (t: Test, name: string, installCommand: string): 
   if (process.env.CI === 'true') t.fail(message)
   else t.skip(message, () => {})
   return undefined
+}
+
+/** Children still running, killed if the test process exits first. */
+const running = new Set<ChildProcess>()
+
+/**
+ * Kills the child (SIGKILL, by pid) if the test process exits while it still runs: a
+ * crash (an uncaught error) skips the teardowns that would have stopped it.
+ */
+export function killOnExit (child: ChildProcess): void {
+  if (running.size === 0) process.once('exit', killRunning)
+  running.add(child)
+  child.once('exit', () => {
+    running.delete(child)
+    if (running.size === 0) process.off('exit', killRunning)
+  })
+}
+
+function killRunning (): void {
+  for (const child of running) child.kill('SIGKILL')
 }

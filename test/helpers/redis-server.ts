@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import type { Teardowns } from './iptables.js'
-import { requireProgram } from './programs.js'
+import { killOnExit, requireProgram } from './programs.js'
 import { freePort } from './free-port.js'
 
 export const REDIS_INSTALL = 'apt-get install -y redis-server'
@@ -76,6 +76,7 @@ export async function startRedis (t: Teardowns, redisPath: string, options: Redi
   const start = async (): Promise<void> => {
     if (child !== undefined) throw new Error('redis-server is already running')
     const launched = spawn(redisPath, args(), { stdio: ['ignore', 'pipe', 'pipe'] })
+    killOnExit(launched)
     let output = ''
     launched.stdout?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
     launched.stderr?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
