@@ -115,6 +115,19 @@ export function redisEngine (options: RedisEngineOptions): HubEngine {
       if (afterId !== undefined && !isId(afterId)) return UNKNOWN
       const { key } = place(topic)
       const [after, tag] = afterId === undefined ? ['', ''] : splitHubId(afterId)
+      if (after !== ZERO_ID) {
+        // The common case in one plain command, as the script would do it but without
+        // Lua's copy of every entry (half the time of a replay): an inclusive XRANGE from
+        // the id, whose first entry proves it a resume point. Anything else: the script.
+        const page = await deadline.call('read', key, () => after === ''
+          ? commands.xrange(key, '-', '+', 'COUNT', limit)
+          : commands.xrange(key, after, '+', 'COUNT', limit + 1)) as StreamEntry[]
+        if (after === '') return { status: 'ok', entries: page.map(toEntry) }
+        const first = page[0]
+        if (first !== undefined && first[0] === after && (tag === '' || first[1][0] === tag)) {
+          return { status: 'ok', entries: page.slice(1).map(toEntry) }
+        }
+      }
       const reply = await deadline.call('read', key, () =>
         scripts.run(READ, [key], [after, tag, limit]) as Promise<ReadReply>)
       switch (reply[0]) {
