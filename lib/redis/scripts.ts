@@ -197,8 +197,9 @@ return ids
 
 /**
  * One page of history after an id, and whether the id is a resume point, in one
- * atomic look. KEYS[1]: the stream; ARGV: after (a stream id; '' for the oldest
- * kept entry), the tag the id carried ('' for none: position only), limit. Replies:
+ * atomic look, for the ids a plain XRANGE did not prove (the engine reads from the
+ * oldest entry, and pages after a proven id, without it). KEYS[1]: the stream; ARGV:
+ * after (a stream id), the tag the id carried ('' for none: position only), limit. Replies:
  * - {'ok', entries}: the page (entries are {id, {tag, body}});
  * - {'trimmed'}: after is '0-0' but the stream no longer starts at its first entry;
  * - {'gone'}: no stream (never written, expired, or lost by Redis);
@@ -208,9 +209,6 @@ return ids
  */
 export const READ = new LuaScript(`
 local key, after, tag, limit = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
-if after == '' then
-  return {'ok', redis.call('XRANGE', key, '-', '+', 'COUNT', limit)}
-end
 if after == '0-0' then
   if redis.call('EXISTS', key) == 0 then return {'ok', {}} end
   local info = redis.call('XINFO', 'STREAM', key)
