@@ -11,7 +11,7 @@ import type { Beating, Heartbeat } from './heartbeat.js'
 import { parseLastEventId } from './last-event-id.js'
 import type { StreamSettings } from './options.js'
 import { encodeItem } from './encode.js'
-import { isPushable, kPushable, type PushListener, type PushSink } from './push.js'
+import { isPushable, kPushable, kPushing, type PushListener, type PushSink } from './push.js'
 import { StreamSourceContext, isEndless, type SignalOwner } from './source-context.js'
 import type { EventValidators } from './schemas.js'
 import type { Sending, SendTimeouts } from './send-timeout.js'
@@ -106,6 +106,10 @@ export class SseStream implements Beating, SignalOwner, Sending, PushSink {
   private iterator: SourceIterator | undefined
   /** A pushable source (push.ts), told when the socket drained. */
   private pushListener: PushListener | undefined
+  /** The pull loop runs; it stops while a pushable source writes to the stream itself. */
+  private pulling = false
+  /** pull() was called since the loop last called next(): a `PUSHING` answer is stale, read on. */
+  private pullAgain = false
   /** The iterator finished, threw, or was returned: never call return() on it (again). */
   private iteratorSettled = false
   /** The source never finishes on its own (a hub subscription): its end is a cut, with no end marker. */
@@ -196,7 +200,18 @@ export class SseStream implements Beating, SignalOwner, Sending, PushSink {
     this.registry.sendTimeouts.add(this, this.settings.sendTimeout)
     // A source that can write to the stream itself gets the stream as its sink, once.
     if (isPushable(this.iterator)) this.pushListener = this.iterator[kPushable](this)
-    this.pump(this.iterator).catch((err: unknown) => this.log.error({ err }, 'SSE stream failed'))
+    this.pull()
+  }
+
+  /** Starts the pull loop; PushSink: a source that pushed wants to be read through next() again. */
+  pull (): void {
+    if (this.ended) return
+    if (this.pulling) {
+      this.pullAgain = true
+      return
+    }
+    this.pulling = true
+    this.pump(this.iterator as SourceIterator).catch((err: unknown) => this.log.error({ err }, 'SSE stream failed'))
   }
 
   /** The server is closing: end the response now, or drop it if the client cannot take it in. */
@@ -243,11 +258,18 @@ export class SseStream implements Beating, SignalOwner, Sending, PushSink {
       while (true) {
         if (this.needDrain) await new Promise<void>(resolve => { this.wakeUp = resolve })
         if (this.ended) return
+        this.pullAgain = false
         const result = await iterator.next()
         if (this.ended) return
         if (result.done === true) {
           this.iteratorSettled = true
           this.finish()
+          return
+        }
+        if (result.value === kPushing) {
+          // The source writes to the stream itself now; pull() starts the loop again.
+          if (this.pullAgain) continue
+          this.pulling = false
           return
         }
         this.push(result.value)

@@ -5,17 +5,18 @@
 // Where its position cannot be proven it yields one `reset`.
 //
 // Streamed by the plugin, a cursor is also pushable (push.ts): once it is live, caught
-// up and its stream writable, it joins its topic's push set, and the topic writes
-// each tick's frames to its stream directly while its one next() stays pending. When
-// the stream cannot take a batch, the cursor leaves the set at the first frame of that
-// batch and reads on through next() until it is back at the seam.
+// up and its stream writable, it joins its topic's push set, answers the stream's
+// next() with `PUSHING` (the stream's pull loop stops: nothing is pending), and the
+// topic writes each tick's frames to its stream directly. When the stream cannot take
+// a batch, the cursor leaves the set at the first frame of that batch, asks the stream
+// to pull again, and reads on through next() until it is back at the seam.
 //
 // Hand-written rather than an async generator: a generator cannot be ended while
 // it awaits, and would need a closure and a queue per subscriber.
 
 import { FramedEvent } from '../encode.js'
 import { FST_SSE_HUB_UNAVAILABLE } from '../errors.js'
-import { kPushable, type PushListener, type PushSink } from '../push.js'
+import { PUSHING, kPushable, type PushListener, type PushSink } from '../push.js'
 import { positionLine } from '../wire.js'
 import type { EngineEntry, HubEngine } from './engine.js'
 import { compareIds, isId } from './ids.js'
@@ -35,6 +36,8 @@ enum State { Starting, Live, Pushing, CatchingUp, Busy, Ending, Done }
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true }
 const DONE_PROMISE: Promise<IteratorReturnResult<undefined>> = Promise.resolve(DONE)
+/** next() of a cursor that pushes: the stream's pull loop stops (the stream, never other code, gets it). */
+const PUSHING_PROMISE = Promise.resolve(PUSHING as unknown as IteratorYieldResult<FramedEvent>)
 /** How soon an open subscription reads the history again after the engine failed to answer. */
 const FETCH_RETRY_MS = 500
 
@@ -66,13 +69,8 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
    */
   private established = false
   private retryTimer: NodeJS.Timeout | undefined
-  private resolve: ((result: IteratorResult<FramedEvent, undefined>) => void) | undefined
+  private resolve: Settle | undefined
   private reject: ((err: unknown) => void) | undefined
-  /** The executor of every pending next(): one function per cursor, not one per event. */
-  private readonly capture = (resolve: (result: IteratorResult<FramedEvent, undefined>) => void, reject: (err: unknown) => void): void => {
-    this.resolve = resolve
-    this.reject = reject
-  }
 
   constructor (topic: Topic, engine: HubEngine, settings: CursorSettings, release: Release, signal: AbortSignal | undefined) {
     this.topic = topic
@@ -98,13 +96,20 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
   next (): Promise<IteratorResult<FramedEvent, undefined>> {
     if (this.state === State.Done) return DONE_PROMISE
     if (this.resolve !== undefined) return Promise.reject(new Error('a hub subscription is read one next() at a time'))
-    // Stays pending while the topic pushes; settles when the cursor ends.
-    if (this.state === State.Live && this.join()) return new Promise(this.capture)
+    if (this.state === State.Pushing || (this.state === State.Live && this.join())) return PUSHING_PROMISE
     const result = this.step()
     if (result !== undefined) return Promise.resolve(result)
-    const pending = new Promise(this.capture)
+    capturing = this
+    const pending = new Promise(captureSettlers)
+    capturing = undefined
     this.waitForFrame()
     return pending
+  }
+
+  /** The settlers of the pending next() (see captureSettlers). */
+  hold (resolve: Settle, reject: (err: unknown) => void): void {
+    this.resolve = resolve
+    this.reject = reject
   }
 
   async return (): Promise<IteratorReturnResult<undefined>> {
@@ -138,7 +143,8 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
     this.state = State.Live
     this.position = from
     this.lastId = fromId
-    // drained() resumes it (or return() ends it, when the stream has ended).
+    // The stream reads it again once its socket drained (or ends it, when it has ended).
+    this.sink?.pull()
   }
 
   /** The hub closes. */
@@ -363,7 +369,10 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
    */
   private resume (): void {
     if (this.resolve === undefined) return
-    if (this.state === State.Live && this.join()) return
+    if (this.state === State.Live && this.join()) {
+      this.settle(PUSHING as unknown as IteratorYieldResult<FramedEvent>)
+      return
+    }
     const result = this.step()
     if (result !== undefined) this.settle(result)
     else this.waitForFrame()
@@ -396,13 +405,29 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
     clearTimeout(this.retryTimer)
     this.page = undefined
     this.queued = undefined
+    const sink = this.sink
     this.sink = undefined
     this.topic.waiters.delete(this)
     this.topic.pushers.delete(this)
     this.signal?.removeEventListener('abort', this)
     this.release(this, this.topic)
     this.settle(DONE)
+    // A stream that stopped pulling while this cursor pushed reads the end now.
+    sink?.pull()
   }
+}
+
+type Settle = (result: IteratorResult<FramedEvent, undefined>) => void
+
+/**
+ * The cursor whose next() is making its pending promise. The executor runs inside
+ * `new Promise`, synchronously, so one function serves every cursor: no closure per
+ * subscriber.
+ */
+let capturing: Cursor | undefined
+
+function captureSettlers (resolve: Settle, reject: (err: unknown) => void): void {
+  (capturing as Cursor).hold(resolve, reject)
 }
 
 function retryFetch (cursor: Cursor): void {

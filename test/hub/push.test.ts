@@ -5,10 +5,13 @@
 // push set at the seam, with no gap and no duplicate.
 
 import t from 'tap'
+import Fastify from 'fastify'
 import http, { type IncomingMessage } from 'node:http'
-import { memoryEngine } from '../../lib/hub/index.js'
+import fastifyTypedSse from '../../index.js'
+import { createHub, memoryEngine } from '../../lib/hub/index.js'
+import { isPushable, kPushable, type Pushable } from '../../lib/push.js'
 import { waitFor } from '../helpers/wait.js'
-import { isRun, numbered, sleep, stalledClient, startHubApp, type TestHub } from './helpers.js'
+import { events, isRun, numbered, sleep, stalledClient, startHubApp, type TestHub } from './helpers.js'
 
 const OTHERS = 199
 /** 4 KB events: a stalled socket takes about 4 MB before write() returns false. */
@@ -33,7 +36,7 @@ async function open (url: string): Promise<{ request: http.ClientRequest, respon
  * A client that counts events (blank lines) as they come, without parsing them, so
  * that 199 of them keep up in the test's own process; `last` is the n of its newest event.
  */
-async function countingClient (url: string): Promise<{ count: () => number, last: () => number, leave (): void }> {
+async function countingClient (url: string): Promise<{ count: () => number, last: () => number, closed: Promise<void>, leave (): void }> {
   const { request, response } = await open(url)
   let events = 0
   let previous = 0 // the last byte of the previous chunk
@@ -50,6 +53,7 @@ async function countingClient (url: string): Promise<{ count: () => number, last
       const at = tail.lastIndexOf('"n":')
       return at < 0 ? 0 : parseInt(tail.slice(at + 4), 10)
     },
+    closed: new Promise<void>(resolve => response.once('close', resolve)),
     leave: () => request.destroy()
   }
 }
@@ -109,3 +113,60 @@ t.test(`a subscriber that stalls leaves the push set and rejoins with no gap and
   t.ok(stalled.events.every((event, i) => event.event === undefined && event.id !== undefined && (i === 0 || event.id !== stalled.events[i - 1]?.id)), 'no reset, and every event with its own id')
   t.ok(others.every(client => client.count() === n && client.last() === n), `each of the ${OTHERS} others got all ${n}`)
 })
+
+t.test('a subscriber in the push set holds no pending read: the stream stops pulling while the topic pushes, and still gets the end', async (t) => {
+  const hub = createHub({ events })
+  const app = Fastify({ logger: false })
+  await app.register(fastifyTypedSse, { heartbeatInterval: 0 })
+  await app.register(hub.plugin)
+  /** next() calls of every subscription, and how many of them are unsettled. */
+  const reads = { calls: 0, pending: 0, ended: 0 }
+  app.get('/events', { schema: { sse: hub.events } }, async (_request, reply) =>
+    reply.sseStream((context) => watchedReads(hub.subscribe('watched')(context), reads)))
+  t.teardown(() => app.close())
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+
+  const clients = [await countingClient(`${url}/events`), await countingClient(`${url}/events`), await countingClient(`${url}/events`)]
+  t.teardown(() => { for (const client of clients) client.leave() })
+  await waitFor(() => pushing(hub, 'watched') === clients.length, 10_000, 'the subscribers in the push set')
+  const callsWhenJoined = reads.calls
+  t.equal(reads.pending, 0, 'once in the push set, no read of a subscription is pending')
+
+  let n = 0
+  const published: Array<Promise<string>> = []
+  for (let batch = 0; batch < 10; batch++) {
+    for (let i = 0; i < 10; i++) published.push(hub.publish('watched', { event: 'message', data: { n: ++n, text: 'x' } }))
+    await sleep(5)
+  }
+  await Promise.all(published)
+  await waitFor(() => clients.every(client => client.count() === n && client.last() === n), 10_000, 'every subscriber to get the 100 events')
+  t.equal(reads.calls, callsWhenJoined, `100 events pushed to ${clients.length} subscribers with no read at all`)
+  t.equal(reads.pending, 0, 'and none pending')
+
+  // The hub closes: each stream, not pulling, is told and reads the end.
+  const closed = clients.map(client => client.closed)
+  await hub.close()
+  await Promise.all(closed)
+  t.equal(reads.ended, clients.length, 'every stream read its subscription to the end, and every response ended')
+})
+
+/** The subscription's iterator, counting the reads the stream makes; the push sink is handed on. */
+function watchedReads<T> (iterable: AsyncIterable<T>, reads: { calls: number, pending: number, ended: number }): AsyncIterable<T> {
+  const iterator = iterable[Symbol.asyncIterator]()
+  const watched: AsyncIterator<T> & Partial<Pushable> = {
+    next: async () => {
+      reads.calls++
+      reads.pending++
+      try {
+        const result = await iterator.next()
+        if (result.done === true) reads.ended++
+        return result
+      } finally {
+        reads.pending--
+      }
+    },
+    return: async () => await (iterator.return?.() ?? { value: undefined, done: true as const })
+  }
+  if (isPushable(iterator)) watched[kPushable] = (sink) => iterator[kPushable](sink)
+  return { [Symbol.asyncIterator]: () => watched }
+}
