@@ -20,11 +20,14 @@ function now (): number {
 
 /**
  * A spec parser reduced to what the checks need: events end at a blank line after a
- * data line; an `id:` line with no data before the blank line is a position item.
+ * data line; an `id:` line with no data before the blank line is a position item; the
+ * end marker (`event: end`, what a finished source ends with) is counted apart.
  */
 class EventCounter {
   events = 0
   positions = 0
+  /** End markers received (a finished source): not events of the workload. */
+  endMarkers = 0
   /** Keep the last `id:` value in `lastId` (a string per event: only for the few streams that resume). */
   trackIds = false
   lastId: string | undefined
@@ -38,6 +41,7 @@ class EventCounter {
   onEvent: ((buf: Buffer, start: number, end: number) => void) | undefined
   private hasData = false
   private hasId = false
+  private isEnd = false
   private dataBuf: Buffer | undefined
   private dataStart = 0
   private dataEnd = 0
@@ -79,6 +83,11 @@ class EventCounter {
       }
       this.hasData = false
       this.hasId = false
+      if (this.isEnd) {
+        this.isEnd = false
+        this.endMarkers++
+        return
+      }
       this.events++
       this.prevBuf = this.lastBuf
       this.prevStart = this.lastStart
@@ -99,6 +108,8 @@ class EventCounter {
       // "id:"
       this.hasId = true
       if (this.trackIds) this.lastId = buf.toString('utf8', buf[start + 3] === 0x20 ? start + 4 : start + 3, end)
+    } else if (end - start === 10 && buf.toString('latin1', start, end) === 'event: end') {
+      this.isEnd = true
     }
   }
 
