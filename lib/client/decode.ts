@@ -8,68 +8,61 @@ import type { SseSchemaCheck } from './types.js'
 /** The decoded, checked data of one event (a promise only for an async Standard Schema). */
 export type Accept = (text: string) => unknown
 
+type StandardResult = { value: unknown, issues?: undefined } | { issues: readonly unknown[] }
+
 interface StandardSchema {
   '~standard': {
     validate (data: unknown): StandardResult | Promise<StandardResult>
   }
 }
 
-type StandardResult = { value: unknown, issues?: undefined } | { issues: readonly unknown[] }
+/** `then` applied to `value` when it is a promise, else at once (a sync schema's events wait for no tick). */
+export function settle<Value, Result> (value: Value | Promise<Value>, then: (value: Value) => Result): Result | Promise<Result> {
+  return value instanceof Promise ? value.then(then) : then(value)
+}
 
 /** The decoders of the declared events, built once per stream. */
 export function eventDecoders (events: object, validate: boolean | SseSchemaCheck): Map<string, Accept> {
   if (typeof validate !== 'boolean' && typeof validate !== 'function') throw new TypeError('validate must be a boolean or a function (schema, data)')
-  if (typeof events !== 'object' || events === null || Array.isArray(events)) {
-    throw new TypeError('events must map event names to schemas')
-  }
-  const decoders = new Map<string, Accept>()
-  for (const [name, schema] of Object.entries(events)) {
-    if (typeof schema !== 'object' || schema === null) throw new TypeError(`event "${name}": not a schema`)
-    decoders.set(name, decoderOf(name, schema, validate))
-  }
-  return decoders
+  if (!isObject(events) || Array.isArray(events)) throw new TypeError('events must map event names to schemas')
+  return new Map(Object.entries(events).map(([name, schema]) => {
+    if (!isObject(schema)) throw new TypeError(`event "${name}": not a schema`)
+    return [name, decoderOf(name, schema, validate)]
+  }))
 }
 
 function decoderOf (name: string, schema: object, validate: boolean | SseSchemaCheck): Accept {
+  const invalid = (data: string, why = 'does not match its schema', issues?: readonly unknown[]): SseValidationError =>
+    new SseValidationError(`the data of event "${name}" ${why}`, name, data, issues)
   const text = isTextSchema(schema)
-  const decode = text ? (data: string) => data : (data: string) => parseJson(name, data)
-  if (validate === false) return decode
-  if (isStandardSchema(schema)) {
-    const standard = schema['~standard']
-    return (data) => {
-      const result = standard.validate(decode(data))
-      return result instanceof Promise ? result.then(result => accepted(name, data, result)) : accepted(name, data, result)
+  const decode = (data: string): unknown => {
+    if (text) return data
+    try {
+      return JSON.parse(data)
+    } catch {
+      throw invalid(data, 'is not JSON')
     }
+  }
+  if (validate === false) return decode
+  const standard = (schema as Partial<StandardSchema>)['~standard']
+  if (typeof standard?.validate === 'function') {
+    return (data) => settle(standard.validate(decode(data)), (result) => {
+      if (result.issues !== undefined) throw invalid(data, undefined, result.issues)
+      return result.value
+    })
   }
   if (validate === true) {
     throw new TypeError(`event "${name}": checking a TypeBox or JSON schema needs validate: Value.Check (from its package's /value), or false`)
   }
   return (data) => {
     const value = decode(data)
-    if (!validate(schema, value)) throw invalid(name, data)
+    if (!validate(schema, value)) throw invalid(data)
     return value
   }
 }
 
-function accepted (name: string, data: string, result: StandardResult): unknown {
-  if (result.issues !== undefined) throw invalid(name, data, 'does not match its schema', result.issues)
-  return result.value
-}
-
-function parseJson (name: string, data: string): unknown {
-  try {
-    return JSON.parse(data)
-  } catch {
-    throw invalid(name, data, 'is not JSON')
-  }
-}
-
-function invalid (name: string, data: string, why = 'does not match its schema', issues?: readonly unknown[]): SseValidationError {
-  return new SseValidationError(`the data of event "${name}" ${why}`, name, data, issues)
-}
-
-function isStandardSchema (schema: object): schema is StandardSchema {
-  return typeof (schema as Partial<StandardSchema>)['~standard']?.validate === 'function'
+function isObject (value: unknown): value is object {
+  return typeof value === 'object' && value !== null
 }
 
 /**
@@ -81,7 +74,7 @@ function isStandardSchema (schema: object): schema is StandardSchema {
  */
 export function isTextSchema (schema: unknown): boolean {
   if (typeof schema === 'string') return true // a member of an enum
-  if (typeof schema !== 'object' || schema === null) return false
+  if (!isObject(schema)) return false
   const shape = schema as Record<string, any>
   if (shape.type === 'string' || typeof (shape.const ?? shape.literal) === 'string') return true
   const members: unknown[] | Set<unknown> | undefined = [shape.enum, shape.anyOf, shape.oneOf, shape.options, shape.values].find(list => Array.isArray(list) || list instanceof Set)
