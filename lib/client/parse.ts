@@ -6,7 +6,10 @@
 // hub's position item). The spec sets the last event id from it and dispatches
 // nothing; eventsource-parser 3 drops the block, id and all.
 
-const LINE_END = /\r\n|\r|\n/g
+/** A line ends at CRLF, CR or LF; a CR that ends the text so far waits, for it may be the first half of a CRLF. */
+const LINE_END = /\r\n|\r(?!$)|\n/
+/** A line's field name, and its value after the colon and one optional space (a line without a colon is all name). */
+const FIELD = /^([^:]*):? ?(.*)/s
 const DIGITS = /^\d+$/
 
 /**
@@ -37,28 +40,20 @@ export function eventParser (dispatch: Dispatch, retry: (ms: number) => void): E
       type = ''
       return
     }
-    const colon = text.indexOf(':')
-    if (colon === 0) return // a comment, such as the heartbeat
-    const field = colon === -1 ? text : text.slice(0, colon)
-    const value = colon === -1 ? '' : text.slice(text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1)
+    // A comment (such as the heartbeat) has the empty name, which is ignored like any other field.
+    const [, field, value] = FIELD.exec(text)!
     if (field === 'data') data = data === undefined ? value : data + '\n' + value
-    else if (field === 'event') type = value
-    else if (field === 'id' && !value.includes('\0')) id = value // an id with NUL is ignored
-    else if (field === 'retry' && DIGITS.test(value)) retry(Number(value))
+    else if (field === 'event') type = value!
+    else if (field === 'id' && !value!.includes('\0')) id = value // an id with NUL is ignored
+    else if (field === 'retry' && DIGITS.test(value!)) retry(Number(value))
     // any other field is ignored
   }
 
   return {
     feed (text) {
-      const buffer = pending + text
-      let start = 0
-      LINE_END.lastIndex = 0
-      for (let match = LINE_END.exec(buffer); match !== null; match = LINE_END.exec(buffer)) {
-        if (match[0] === '\r' && LINE_END.lastIndex === buffer.length) break // maybe the first half of a CRLF
-        line(buffer.slice(start, match.index))
-        start = LINE_END.lastIndex
-      }
-      pending = buffer.slice(start)
+      const lines = (pending + text).split(LINE_END)
+      pending = lines.pop()!
+      for (const text of lines) line(text)
     },
     end () {
       if (pending.endsWith('\r')) line(pending.slice(0, -1))
