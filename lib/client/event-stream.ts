@@ -13,6 +13,8 @@ const DONE = {}
 const ENDED = {}
 
 const ignore = (): void => {}
+/** Without `events`, an event's data is its text. */
+const asText = (data: string): string => data
 
 /**
  * The events of `url`, decoded, checked against `events` and typed from it; without
@@ -50,7 +52,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
   let started = false
 
   async function * run (): AsyncGenerator<SseClientEvent, void, undefined> {
-    if (outer?.aborted === true) throw outer.reason
+    outer?.throwIfAborted()
     const controller = new AbortController()
     const { signal } = controller
     const abort = (): void => controller.abort(outer!.reason)
@@ -66,7 +68,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
     async function * connect (): AsyncGenerator<SseClientEvent, unknown, undefined> {
       // fetch takes header values of characters up to U+00FF only: an id with others goes
       // as its UTF-8 bytes, one character each (the old idiom below), as the server decodes it.
-      if (lastEventId !== '') headers.set('last-event-id', unescape(encodeURIComponent(lastEventId)))
+      if (lastEventId) headers.set('last-event-id', unescape(encodeURIComponent(lastEventId)))
       let response: Response
       try {
         response = await fetch(href, { ...init, signal })
@@ -78,7 +80,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
       if (!response.ok) {
         // 408, 429 and 5xx may be retried (after the server's `retry-after`); any other status is final.
         const text = await response.text().catch(() => '')
-        if (signal.aborted) throw signal.reason
+        signal.throwIfAborted()
         const error = new SseHttpError(`the server answered ${status}`, status, text)
         if (status !== 408 && status !== 429 && status < 500) throw error
         wait = Number(response.headers.get('retry-after')) * 1000 // seconds (NaN, so no wait, for a date)
@@ -87,7 +89,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
       const type = response.headers.get('content-type') ?? ''
       if (!/^text\/event-stream\s*(;|$)/i.test(type) || body === null) {
         await body?.cancel().catch(ignore)
-        throw new SseHttpError(`expected text/event-stream, got ${type === '' ? 'no content type' : type}`, status, '')
+        throw new SseHttpError(`expected text/event-stream, got ${type || 'no content type'}`, status, '')
       }
       failures = 0
       const read = reader = body.getReader()
@@ -125,14 +127,10 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
           // The server's end marker, or the `done` sentinel: the stream is over.
           if (type === 'end' ? data === '[DONE]' : data === done && type === 'message') return DONE
           if (type === 'stream-error') throw streamError(data)
-          if (decoders === undefined) {
-            yield { event: type, data, id }
-            continue
-          }
-          const accept = decoders.get(type)
+          const accept = decoders === undefined ? asText : decoders.get(type)
           if (accept !== undefined) yield settle(accept(data), data => ({ event: type, data, id }))
           else if (validate !== false) { // unchecked, an undeclared event is skipped
-            throw new SseValidationError(`unknown event "${type}"; events declares ${[...decoders.keys()].join(', ')}`, type, data)
+            throw new SseValidationError(`unknown event "${type}"; events declares ${[...decoders!.keys()].join(', ')}`, type, data)
           }
         }
         if (chunk.done) return ENDED
@@ -144,7 +142,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
         wait = 0
         const ending = yield * connect()
         clearTimeout(timer)
-        if (signal.aborted) throw signal.reason
+        signal.throwIfAborted()
         if (ending === DONE) return
         const failed = ending !== ENDED
         if (reconnect === undefined || (failed && failures >= reconnect.retries)) {
@@ -157,7 +155,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
           timer = setTimeout(resolve, Math.max(delay, wait || 0))
           signal.onabort = resolve
         })
-        if (signal.aborted) throw signal.reason
+        signal.throwIfAborted()
       }
     } finally {
       clearTimeout(timer)
