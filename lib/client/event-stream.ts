@@ -45,7 +45,6 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
   } else if (reconnect !== undefined && typeof (body as ReadableStream | undefined)?.getReader === 'function') {
     throw new TypeError('a stream body cannot be sent again on a reconnect: set reconnect: false')
   }
-  const init = { method, headers, credentials, body: body as RequestInit['body'] }
 
   /** The server's reconnection time (`retry:`), once it sent one. */
   let retry: number | undefined
@@ -55,6 +54,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
     outer?.throwIfAborted()
     const controller = new AbortController()
     const { signal } = controller
+    const init = { method, headers, credentials, body: body as RequestInit['body'], signal }
     const abort = (): void => controller.abort(outer!.reason)
     outer?.addEventListener('abort', abort)
     let reader: ReadableStreamDefaultReader<Uint8Array> | undefined
@@ -71,7 +71,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
       if (lastEventId) headers.set('last-event-id', unescape(encodeURIComponent(lastEventId)))
       let response: Response
       try {
-        response = await fetch(href, { ...init, signal })
+        response = await fetch(href, init)
       } catch (error) {
         return error
       }
@@ -115,13 +115,12 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
         } catch (error) {
           return error // the connection was cut
         }
-        if (silence !== undefined) return silence
+        if (silence) return silence
         heard = Date.now()
         parser.feed(decoder.decode(chunk.value, { stream: !chunk.done }))
         if (chunk.done) parser.end()
-        // One at a time: a consumer that breaks leaves the rest unread.
-        for (let block = blocks.shift(); block !== undefined; block = blocks.shift()) {
-          const [type, data, id] = block
+        // One at a time, ids included: a consumer that breaks leaves the rest unread, the last event id at the last it read.
+        for (const [type, data, id] of blocks.splice(0)) {
           if (id !== undefined) lastEventId = id // an id persists for the events after it, as in EventSource
           if (data === undefined) continue // a position: it only moves the last event id
           // The server's end marker, or the `done` sentinel: the stream is over.
