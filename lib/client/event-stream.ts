@@ -87,12 +87,11 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
         return error
       }
       const type = response.headers.get('content-type') ?? ''
-      if (!/^text\/event-stream\s*(;|$)/i.test(type) || body === null) {
-        await body?.cancel().catch(ignore)
+      const read = reader = body?.getReader() // cancelled when the stream ends, so is a body thrown away here
+      if (!/^text\/event-stream\s*(;|$)/i.test(type) || read === undefined) {
         throw new SseHttpError(`expected text/event-stream, got ${type || 'no content type'}`, status, '')
       }
       failures = 0
-      const read = reader = body.getReader()
       const decoder = new TextDecoder()
       const blocks: Array<Parameters<Dispatch>> = []
       const parser = eventParser((...block) => { blocks.push(block) }, (ms) => { retry = ms })
