@@ -38,12 +38,12 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
   const headers = new Headers(options.headers)
   const setDefault = (name: string, value: string): void => { if (!headers.has(name)) headers.set(name, value) }
   setDefault('accept', 'text/event-stream')
-  const prototype = body == null ? undefined : Object.getPrototypeOf(body)
+  const prototype = body != null && Object.getPrototypeOf(body)
   if (prototype === Object.prototype || prototype === null || Array.isArray(body)) {
     setDefault('content-type', 'application/json')
     body = JSON.stringify(body)
-  } else if (reconnect !== undefined && typeof (body as ReadableStream | undefined)?.getReader === 'function') {
-    throw new TypeError('a stream body cannot be sent again on a reconnect: set reconnect: false')
+  } else if (reconnect && typeof (body as ReadableStream | undefined)?.getReader === 'function') {
+    throw new TypeError('a stream body cannot be sent again: set reconnect: false')
   }
 
   /** The server's reconnection time (`retry:`), once it sent one. */
@@ -88,7 +88,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
       }
       const type = response.headers.get('content-type') ?? ''
       const read = reader = body?.getReader() // cancelled when the stream ends, so is a body thrown away here
-      if (!/^text\/event-stream\s*(;|$)/i.test(type) || read === undefined) {
+      if (!/^text\/event-stream\s*(;|$)/i.test(type) || !read) {
         throw new SseHttpError(`expected text/event-stream, got ${type || 'no content type'}`, status, '')
       }
       failures = 0
@@ -125,8 +125,8 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
           // The server's end marker, or the `done` sentinel: the stream is over.
           if (type === 'end' ? data === '[DONE]' : data === done && type === 'message') return DONE
           if (type === 'stream-error') throw streamError(data)
-          const accept = decoders === undefined ? asText : decoders.get(type)
-          if (accept !== undefined) yield settle(accept(data), data => ({ event: type, data, id }))
+          const accept = decoders ? decoders.get(type) : asText
+          if (accept) yield settle(accept(data), data => ({ event: type, data, id }))
           else if (validate !== false) { // unchecked, an undeclared event is skipped
             throw new SseValidationError(`unknown event "${type}"; events declares ${[...decoders!.keys()].join(', ')}`, type, data)
           }
@@ -143,7 +143,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
         signal.throwIfAborted()
         if (ending === DONE) return
         const failed = ending !== ENDED
-        if (reconnect === undefined || (failed && failures >= reconnect.retries)) {
+        if (!reconnect || (failed && failures >= reconnect.retries)) {
           if (failed) throw ending
           return
         }
