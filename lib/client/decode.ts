@@ -72,12 +72,10 @@ function isObject (value: unknown): value is object {
  * `oneOf`); Zod 4 and Valibot schemas say `type: 'string'` too, and keep their literals in
  * `values` (Zod, a Set) or `literal` (Valibot), their enums, picklists and unions in `options`.
  */
-export function isTextSchema (schema: unknown): boolean {
-  if (typeof schema === 'string') return true // a member of an enum
-  if (!isObject(schema)) return false
-  const shape = schema as Record<string, any>
-  if (shape.type === 'string' || typeof (shape.const ?? shape.literal) === 'string') return true
-  const members: unknown[] | Set<unknown> | undefined = [shape.enum, shape.anyOf, shape.oneOf, shape.options, shape.values].find(list => Array.isArray(list) || list instanceof Set)
+export function isTextSchema (schema: any): boolean {
+  if (typeof schema !== 'object' || schema === null) return typeof schema === 'string' // a member of an enum
+  if (schema.type === 'string' || typeof (schema.const ?? schema.literal) === 'string') return true
+  const members: unknown[] | Set<unknown> | undefined = [schema.enum, schema.anyOf, schema.oneOf, schema.options, schema.values].find(list => Array.isArray(list) || list instanceof Set)
   const list = [...members ?? []]
   return list.length > 0 && list.every(isTextSchema)
 }

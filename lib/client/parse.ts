@@ -30,14 +30,13 @@ export interface EventParser {
 export function eventParser (dispatch: Dispatch, retry: (ms: number) => void): EventParser {
   let pending = ''
   let data: string | undefined
-  let type = ''
+  let type: string | undefined
   let id: string | undefined
 
   function line (text: string): void {
     if (text === '') { // a blank line ends the block
       if (data !== undefined || id !== undefined) dispatch(type || 'message', data, id)
-      data = id = undefined
-      type = ''
+      data = id = type = undefined
       return
     }
     // A comment (such as the heartbeat) has the empty name, which is ignored like any other field.
