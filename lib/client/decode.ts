@@ -61,7 +61,7 @@ function decoderOf (name: string, schema: object, validate: boolean | SseSchemaC
   }
 }
 
-function isObject (value: unknown): value is object {
+export function isObject (value: unknown): boolean {
   return typeof value === 'object' && value !== null
 }
 
@@ -73,7 +73,7 @@ function isObject (value: unknown): value is object {
  * `values` (Zod, a Set) or `literal` (Valibot), their enums, picklists and unions in `options`.
  */
 export function isTextSchema (schema: any): boolean {
-  if (typeof schema !== 'object' || schema === null) return typeof schema === 'string' // a member of an enum
+  if (!isObject(schema)) return typeof schema === 'string' // a member of an enum
   if (schema.type === 'string' || typeof (schema.const ?? schema.literal) === 'string') return true
   const members: unknown[] | Set<unknown> | undefined = [schema.enum, schema.anyOf, schema.oneOf, schema.options, schema.values].find(list => Array.isArray(list) || list instanceof Set)
   const list = [...members ?? []]

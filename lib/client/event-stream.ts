@@ -24,8 +24,7 @@ export function eventStream<Events extends SseClientEvents> (url: string | URL, 
 export function eventStream (url: string | URL, options?: EventStreamOptions<undefined>): EventStream<SseUntypedEvent>
 export function eventStream (url: string | URL, options: EventStreamOptions = {}): EventStream<SseClientEvent> {
   if (typeof url !== 'string' && !(url instanceof URL)) throw new TypeError('eventStream() needs a URL')
-  const { events, validate = true, done, signal: outer, heartbeatTimeout = 45_000, credentials } = options
-  let { lastEventId = '', body } = options
+  let { events, validate = true, done, signal: outer, heartbeatTimeout = 45_000, credentials, lastEventId = '', body } = options
   if (!(heartbeatTimeout >= 0)) throw new TypeError('heartbeatTimeout must be a number of ms (0: none)')
   const fetch = options.fetch ?? globalThis.fetch
   if (typeof fetch !== 'function') throw new TypeError('no fetch: pass options.fetch')
