@@ -47,7 +47,7 @@ function decoderOf (name: string, schema: object, validate: boolean | SseSchemaC
   const standard = (schema as Partial<StandardSchema>)['~standard']
   if (typeof standard?.validate === 'function') {
     return (data) => settle(standard.validate(decode(data)), (result) => {
-      if (result.issues !== undefined) throw invalid(data, undefined, result.issues)
+      if (result.issues) throw invalid(data, undefined, result.issues)
       return result.value
     })
   }

@@ -47,15 +47,15 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
 
   /** The server's reconnection time (`retry:`), once it sent one. */
   let retry: number | undefined
-  let started = false
+  let iterator: AsyncGenerator<SseClientEvent, void, undefined> | undefined
 
   async function * run (): AsyncGenerator<SseClientEvent, void, undefined> {
     outer?.throwIfAborted()
     const controller = new AbortController()
     const { signal } = controller
     const init = { method, headers, credentials, body: body as RequestInit['body'], signal }
-    const abort = (): void => controller.abort(outer!.reason)
-    outer?.addEventListener('abort', abort)
+    // The listener goes when the stream's own signal aborts, which the end of the stream always does.
+    outer?.addEventListener('abort', () => controller.abort(outer.reason), { signal })
     let reader: ReadableStreamDefaultReader<Uint8Array> | undefined
     let timer: ReturnType<typeof setTimeout> | undefined
     /** Failed attempts in a row. */
@@ -105,7 +105,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
           read.cancel().catch(ignore)
         }
       }
-      if (heartbeatTimeout > 0) listen()
+      if (heartbeatTimeout) listen() // 0: none
       while (true) {
         let chunk
         try {
@@ -156,7 +156,6 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
       }
     } finally {
       clearTimeout(timer)
-      outer?.removeEventListener('abort', abort)
       controller.abort() // a break or an error: the request goes at once, and with it the server's source
       reader?.cancel().catch(ignore)
     }
@@ -167,9 +166,8 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
       return lastEventId
     },
     [Symbol.asyncIterator] () {
-      if (started) throw new TypeError('an event stream can be iterated once')
-      started = true
-      return run()
+      if (iterator) throw new TypeError('an event stream can be iterated once')
+      return (iterator = run())
     }
   }
 }

@@ -35,7 +35,7 @@ export function eventParser (dispatch: Dispatch, retry: (ms: number) => void): E
 
   function line (text: string): void {
     if (text === '') { // a blank line ends the block
-      if (data !== undefined || id !== undefined) dispatch(type || 'message', data, id)
+      if ((data ?? id) !== undefined) dispatch(type || 'message', data, id)
       data = id = type = undefined
       return
     }
