@@ -93,7 +93,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
       failures = 0
       const decoder = new TextDecoder()
       const blocks: Array<Parameters<Dispatch>> = []
-      const parser = eventParser((...block) => { blocks.push(block) }, (ms) => { retry = ms })
+      const parser = eventParser((...block) => blocks.push(block), (ms) => { retry = ms })
       // One timer per response, not per chunk: it looks at when the last bytes came.
       let heard = Date.now()
       let silence: Error | undefined

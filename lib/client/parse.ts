@@ -10,7 +10,6 @@
 const LINE_END = /\r\n|\r(?!$)|\n/
 /** A line's field name, and its value after the colon and one optional space (a line without a colon is all name). */
 const FIELD = /^([^:]*):? ?(.*)/s
-const DIGITS = /^\d+$/
 
 /**
  * Called when a blank line ends a block: `data` is `undefined` when the block had no
@@ -44,7 +43,7 @@ export function eventParser (dispatch: Dispatch, retry: (ms: number) => void): E
     if (field === 'data') data = data === undefined ? value : data + '\n' + value
     else if (field === 'event') type = value!
     else if (field === 'id' && !value!.includes('\0')) id = value // an id with NUL is ignored
-    else if (field === 'retry' && DIGITS.test(value!)) retry(Number(value))
+    else if (field === 'retry' && /^\d+$/.test(value!)) retry(Number(value))
     // any other field is ignored
   }
 
