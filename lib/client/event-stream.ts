@@ -8,8 +8,7 @@ import { eventParser, type Dispatch } from './parse.js'
 import { reconnectDelay, reconnectPolicy } from './reconnect.js'
 import type { EventStream, EventStreamOptions, SseClientEvent, SseClientEvents, SseClientItem, SseUntypedEvent } from './types.js'
 
-/** How a response ended when nothing failed: the stream is over, or the response just ended (a cut: reconnect). */
-const DONE = {}
+/** How a response ended when nothing failed: it just ended (a cut: reconnect). */
 const ENDED = {}
 
 const ignore = (): void => {}
@@ -60,87 +59,85 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
     let timer: ReturnType<typeof setTimeout> | undefined
     /** Failed attempts in a row. */
     let failures = 0
-    /** The least wait before the next attempt that the server asked for (`retry-after`), in ms. */
-    let wait = 0
-
-    /** One request and its response, read to its end: DONE, ENDED, or the error that cut it. */
-    async function * connect (): AsyncGenerator<SseClientEvent, unknown, undefined> {
-      // fetch takes header values of characters up to U+00FF only: an id with others goes
-      // as its UTF-8 bytes, one character each (the old idiom below), as the server decodes it.
-      if (lastEventId) headers.set('last-event-id', unescape(encodeURIComponent(lastEventId)))
-      let response: Response
-      try {
-        response = await fetch(href, init)
-      } catch (error) {
-        return error
-      }
-      const { status, body } = response
-      if (status === 204) return DONE // the server's "do not come back"
-      if (!response.ok) {
-        // 408, 429 and 5xx may be retried (after the server's `retry-after`); any other status is final.
-        const text = await response.text().catch(() => '')
-        signal.throwIfAborted()
-        const error = new SseHttpError(`the server answered ${status}`, status, text)
-        if (status !== 408 && status !== 429 && status < 500) throw error
-        wait = Number(response.headers.get('retry-after')) * 1000 // seconds (NaN, so no wait, for a date)
-        return error
-      }
-      const type = response.headers.get('content-type') ?? ''
-      const read = reader = body?.getReader() // cancelled when the stream ends, so is a body thrown away here
-      if (!/^text\/event-stream\s*(;|$)/i.test(type) || !read) {
-        throw new SseHttpError(`expected text/event-stream, got ${type || 'no content type'}`, status, '')
-      }
-      failures = 0
-      const decoder = new TextDecoder()
-      const blocks: Array<Parameters<Dispatch>> = []
-      const parser = eventParser((...block) => blocks.push(block), (ms) => { retry = ms })
-      // One timer per response, not per chunk: it looks at when the last bytes came.
-      let heard = Date.now()
-      let silence: Error | undefined
-      const listen = (): void => {
-        const left = heard + heartbeatTimeout - Date.now()
-        if (left > 0) timer = setTimeout(listen, left)
-        else { // a silent network path never ends on its own: end it
-          silence = new Error(`nothing received for ${heartbeatTimeout} ms`)
-          read.cancel().catch(ignore)
-        }
-      }
-      if (heartbeatTimeout) listen() // 0: none
-      while (true) {
-        let chunk
-        try {
-          chunk = await read.read()
-        } catch (error) {
-          return error // the connection was cut
-        }
-        if (silence) return silence
-        heard = Date.now()
-        parser.feed(decoder.decode(chunk.value, { stream: !chunk.done }))
-        if (chunk.done) parser.end()
-        // One at a time, ids included: a consumer that breaks leaves the rest unread, the last event id at the last it read.
-        for (const [type, data, id] of blocks.splice(0)) {
-          if (id !== undefined) lastEventId = id // an id persists for the events after it, as in EventSource
-          if (data === undefined) continue // a position: it only moves the last event id
-          // The server's end marker, or the `done` sentinel: the stream is over.
-          if (type === 'end' ? data === '[DONE]' : data === done && type === 'message') return DONE
-          if (type === 'stream-error') throw streamError(data)
-          const accept = decoders ? decoders.get(type) : asText
-          if (accept) yield settle(accept(data), data => ({ event: type, data, id }))
-          else if (validate !== false) { // unchecked, an undeclared event is skipped
-            throw new SseValidationError(`unknown event "${type}"; events declares ${[...decoders!.keys()].join(', ')}`, type, data)
-          }
-        }
-        if (chunk.done) return ENDED
-      }
-    }
-
     try {
       while (true) {
-        wait = 0
-        const ending = yield * connect()
+        /** What ended the response: ENDED, or the error that cut it. */
+        let ending: unknown = ENDED
+        /** The least wait before the next attempt that the server asked for (`retry-after`), in ms. */
+        let wait = 0
+        // One request and its response, read to its end; `break` leaves it.
+        do {
+          // fetch takes header values of characters up to U+00FF only: an id with others goes
+          // as its UTF-8 bytes, one character each (the old idiom below), as the server decodes it.
+          if (lastEventId) headers.set('last-event-id', unescape(encodeURIComponent(lastEventId)))
+          let response: Response
+          try {
+            response = await fetch(href, init)
+          } catch (error) {
+            ending = error
+            break
+          }
+          const { status, body } = response
+          if (status === 204) return // the server's "do not come back"
+          if (!response.ok) {
+            // 408, 429 and 5xx may be retried (after the server's `retry-after`); any other status is final.
+            const text = await response.text().catch(() => '')
+            signal.throwIfAborted()
+            ending = new SseHttpError(`the server answered ${status}`, status, text)
+            if (status !== 408 && status !== 429 && status < 500) throw ending
+            wait = Number(response.headers.get('retry-after')) * 1000 // seconds (NaN, so no wait, for a date)
+            break
+          }
+          const type = response.headers.get('content-type') ?? ''
+          const read = reader = body?.getReader() // cancelled when the stream ends, so is a body thrown away here
+          if (!/^text\/event-stream\s*(;|$)/i.test(type) || !read) {
+            throw new SseHttpError(`expected text/event-stream, got ${type || 'no content type'}`, status, '')
+          }
+          failures = 0
+          const decoder = new TextDecoder()
+          const blocks: Array<Parameters<Dispatch>> = []
+          const parser = eventParser((...block) => blocks.push(block), (ms) => { retry = ms })
+          // One timer per response, not per chunk: it looks at when the last bytes came.
+          let heard = Date.now()
+          const listen = (): void => {
+            const left = heard + heartbeatTimeout - Date.now()
+            if (left > 0) timer = setTimeout(listen, left)
+            else { // a silent network path never ends on its own: end it
+              ending = new Error(`nothing received for ${heartbeatTimeout} ms`)
+              read.cancel().catch(ignore)
+            }
+          }
+          if (heartbeatTimeout) listen() // 0: none
+          while (true) {
+            let chunk
+            try {
+              chunk = await read.read()
+            } catch (error) {
+              ending = error // the connection was cut
+              break
+            }
+            if (ending !== ENDED) break // silent
+            heard = Date.now()
+            parser.feed(decoder.decode(chunk.value, { stream: !chunk.done }))
+            if (chunk.done) parser.end()
+            // One at a time, ids included: a consumer that breaks leaves the rest unread, the last event id at the last it read.
+            for (const [type, data, id] of blocks.splice(0)) {
+              if (id !== undefined) lastEventId = id // an id persists for the events after it, as in EventSource
+              if (data === undefined) continue // a position: it only moves the last event id
+              // The server's end marker, or the `done` sentinel: the stream is over.
+              if (type === 'end' ? data === '[DONE]' : data === done && type === 'message') return
+              if (type === 'stream-error') throw streamError(data)
+              const accept = decoders ? decoders.get(type) : asText
+              if (accept) yield settle(accept(data), data => ({ event: type, data, id }))
+              else if (validate !== false) { // unchecked, an undeclared event is skipped
+                throw new SseValidationError(`unknown event "${type}"; events declares ${[...decoders!.keys()].join(', ')}`, type, data)
+              }
+            }
+            if (chunk.done) break
+          }
+        } while (false)
         clearTimeout(timer)
         signal.throwIfAborted()
-        if (ending === DONE) return
         const failed = ending !== ENDED
         if (!reconnect || (failed && failures >= reconnect.retries)) {
           if (failed) throw ending
