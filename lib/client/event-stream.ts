@@ -77,7 +77,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
             ending = error
             break
           }
-          const { status, body } = response
+          const status = response.status
           if (status === 204) return // the server's "do not come back"
           if (!response.ok) {
             // 408, 429 and 5xx may be retried (after the server's `retry-after`); any other status is final.
@@ -89,8 +89,8 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
             break
           }
           const type = response.headers.get('content-type') ?? ''
-          const read = reader = body?.getReader() // cancelled when the stream ends, so is a body thrown away here
-          if (!/^text\/event-stream\s*(;|$)/i.test(type) || !read) {
+          reader = response.body?.getReader() // cancelled when the stream ends, so is a body thrown away here
+          if (!/^text\/event-stream\s*(;|$)/i.test(type) || !reader) {
             throw new SseHttpError(`expected text/event-stream, got ${type || 'no content type'}`, status, '')
           }
           failures = 0
@@ -104,14 +104,14 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
             if (left > 0) timer = setTimeout(listen, left)
             else { // a silent network path never ends on its own: end it
               ending = new Error(`nothing received for ${heartbeatTimeout} ms`)
-              read.cancel().catch(ignore)
+              reader!.cancel().catch(ignore)
             }
           }
           if (heartbeatTimeout) listen() // 0: none
           while (true) {
             let chunk
             try {
-              chunk = await read.read()
+              chunk = await reader.read()
             } catch (error) {
               ending = error // the connection was cut
               break
