@@ -34,11 +34,10 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
 
   // The request, built once: a plain object or array body becomes JSON.
   const headers = new Headers(options.headers)
-  const setDefault = (name: string, value: string): void => { if (!headers.has(name)) headers.set(name, value) }
-  setDefault('accept', 'text/event-stream')
+  if (!headers.has('accept')) headers.set('accept', 'text/event-stream')
   const prototype = body != null && Object.getPrototypeOf(body)
   if (prototype === Object.prototype || prototype === null || Array.isArray(body)) {
-    setDefault('content-type', 'application/json')
+    if (!headers.has('content-type')) headers.set('content-type', 'application/json')
     body = JSON.stringify(body)
   } else if (reconnect && typeof (body as ReadableStream | undefined)?.getReader === 'function') {
     throw new TypeError('a stream body cannot be sent again: set reconnect: false')
