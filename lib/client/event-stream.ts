@@ -11,7 +11,6 @@ import type { EventStream, EventStreamOptions, SseClientEvent, SseClientEvents, 
 /** How a response ended when nothing failed: it just ended (a cut: reconnect). */
 const ENDED = {}
 
-const ignore = (): void => {}
 /** Without `events`, an event's data is its text. */
 const asText = (data: string): string => data
 
@@ -103,7 +102,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
             if (left > 0) timer = setTimeout(listen, left)
             else { // a silent network path never ends on its own: end it
               ending = new Error(`nothing received for ${heartbeatTimeout} ms`)
-              reader!.cancel().catch(ignore)
+              reader!.cancel().catch(() => {})
             }
           }
           if (heartbeatTimeout) listen() // 0: none
@@ -153,7 +152,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
     } finally {
       clearTimeout(timer)
       controller.abort() // a break or an error: the request goes at once, and with it the server's source
-      reader?.cancel().catch(ignore)
+      reader?.cancel().catch(() => {})
     }
   }
 
