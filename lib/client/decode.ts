@@ -32,22 +32,20 @@ export function eventDecoders (events: object, validate: boolean | SseSchemaChec
 }
 
 function decoderOf (name: string, schema: object, validate: boolean | SseSchemaCheck): Accept {
-  const invalid = (data: string, why = 'does not match its schema', issues?: readonly unknown[]): SseValidationError =>
-    new SseValidationError(`the data of event "${name}" ${why}`, name, data, issues)
   const text = isTextSchema(schema)
   const decode = (data: string): unknown => {
     if (text) return data
     try {
       return JSON.parse(data)
     } catch {
-      throw invalid(data, 'is not JSON')
+      throw new SseValidationError(`the data of event "${name}" is not JSON`, name, data)
     }
   }
   if (validate === false) return decode
   const standard = (schema as Partial<StandardSchema>)['~standard']
   if (typeof standard?.validate === 'function') {
     return (data) => settle(standard.validate(decode(data)), (result) => {
-      if (result.issues) throw invalid(data, undefined, result.issues)
+      if (result.issues) throw new SseValidationError(`the data of event "${name}" does not match its schema`, name, data, result.issues)
       return result.value
     })
   }
@@ -56,7 +54,7 @@ function decoderOf (name: string, schema: object, validate: boolean | SseSchemaC
   }
   return (data) => {
     const value = decode(data)
-    if (!validate(schema, value)) throw invalid(data)
+    if (!validate(schema, value)) throw new SseValidationError(`the data of event "${name}" does not match its schema`, name, data)
     return value
   }
 }
