@@ -8,13 +8,13 @@ import type { SseSchemaCheck } from './types.js'
 /** The decoded, checked data of one event (a promise only for an async Standard Schema). */
 export type Accept = (text: string) => unknown
 
-type StandardResult = { value: unknown, issues?: undefined } | { issues: readonly unknown[] }
-
 interface StandardSchema {
   '~standard': {
     validate (data: unknown): StandardResult | Promise<StandardResult>
   }
 }
+
+type StandardResult = { value: unknown, issues?: undefined } | { issues: readonly unknown[] }
 
 /** `then` applied to `value` when it is a promise, else at once (a sync schema's events wait for no tick). */
 export function settle<Value, Result> (value: Value | Promise<Value>, then: (value: Value) => Result): Result | Promise<Result> {

@@ -22,6 +22,7 @@ export function eventStream<Events extends SseClientEvents> (url: string | URL, 
 export function eventStream (url: string | URL, options?: EventStreamOptions<undefined>): EventStream<SseUntypedEvent>
 export function eventStream (url: string | URL, options: EventStreamOptions = {}): EventStream<SseClientEvent> {
   if (typeof url !== 'string' && !(url instanceof URL)) throw new TypeError('eventStream() needs a URL')
+  // `let` for lastEventId, which moves, and body, which may become JSON.
   let { events, validate = true, done, signal: outer, heartbeatTimeout = 45_000, credentials, lastEventId = '', body } = options
   if (!(heartbeatTimeout >= 0)) throw new TypeError('heartbeatTimeout must be a number of ms (0: none)')
   const fetch = options.fetch ?? globalThis.fetch
@@ -39,7 +40,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
     if (!headers.has('content-type')) headers.set('content-type', 'application/json')
     body = JSON.stringify(body)
   } else if (reconnect && typeof (body as ReadableStream | undefined)?.getReader === 'function') {
-    throw new TypeError('a stream body cannot be sent again: set reconnect: false')
+    throw new TypeError('a stream body cannot be sent again on a reconnect: set reconnect: false')
   }
 
   /** The server's reconnection time (`retry:`), once it sent one. */

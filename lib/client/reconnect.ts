@@ -21,7 +21,7 @@ export function reconnectPolicy (reconnect: boolean | SseReconnectOptions | unde
   const { retries = Infinity, delay = 1000, maxDelay = 30_000 } = options ?? {}
   // NaN, negative numbers and non-numbers all fail `>= 0`; only retries may be Infinity.
   if (!isObject(options) || !(Math.min(retries, delay, maxDelay) >= 0 && delay + maxDelay < Infinity)) {
-    throw new TypeError('reconnect must be a boolean or { retries?, delay?, maxDelay? } of numbers >= 0')
+    throw new TypeError('reconnect must be a boolean or { retries?, delay?, maxDelay? } of non-negative numbers')
   }
   return { retries, delay, maxDelay }
 }
