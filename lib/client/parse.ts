@@ -8,8 +8,6 @@
 
 /** A line ends at CRLF, CR or LF; a CR that ends the text so far waits, for it may be the first half of a CRLF. */
 const LINE_END = /\r\n|\r(?!$)|\n/
-/** A line's field name, and its value after the colon and one optional space (a line without a colon is all name). */
-const FIELD = /^([^:]*):? ?(.*)/s
 
 /**
  * Called when a blank line ends a block: `data` is `undefined` when the block had no
@@ -33,17 +31,20 @@ export function eventParser (dispatch: Dispatch, retry: (ms: number) => void): E
   let id: string | undefined
 
   function line (text: string): void {
-    if (text === '') { // a blank line ends the block
+    if (!text) { // a blank line ends the block
       if ((data ?? id) !== undefined) dispatch(type || 'message', data, id)
       data = id = type = undefined
       return
     }
     // A comment (such as the heartbeat) has the empty name, which is ignored like any other field.
-    const [, field, value] = FIELD.exec(text)!
+    // No colon: -1 >>> 0 is 2 ** 32 - 1, past the end, so the whole line is the name and the value is empty.
+    const colon = text.indexOf(':') >>> 0
+    const field = text.slice(0, colon)
+    const value = text.slice(colon + (text[colon + 1] === ' ' ? 2 : 1))
     if (field === 'data') data = data === undefined ? value : data + '\n' + value
-    else if (field === 'event') type = value!
-    else if (field === 'id' && !value!.includes('\0')) id = value // an id with NUL is ignored
-    else if (field === 'retry' && /^\d+$/.test(value!)) retry(Number(value))
+    else if (field === 'event') type = value
+    else if (field === 'id' && !value.includes('\0')) id = value // an id with NUL is ignored
+    else if (field === 'retry' && /^\d+$/.test(value)) retry(Number(value))
     // any other field is ignored
   }
 
@@ -51,7 +52,7 @@ export function eventParser (dispatch: Dispatch, retry: (ms: number) => void): E
     feed (text) {
       const lines = (pending + text).split(LINE_END)
       pending = lines.pop()!
-      for (const text of lines) line(text)
+      lines.forEach(line)
     },
     end () {
       if (pending.endsWith('\r')) line(pending.slice(0, -1))
