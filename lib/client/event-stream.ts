@@ -21,7 +21,7 @@ const asText = (data: string): string => data
 export function eventStream<Events extends SseClientEvents> (url: string | URL, options: EventStreamOptions<Events> & { events: Events }): EventStream<SseClientItem<Events>>
 export function eventStream (url: string | URL, options?: EventStreamOptions<undefined>): EventStream<SseUntypedEvent>
 export function eventStream (url: string | URL, options: EventStreamOptions = {}): EventStream<SseClientEvent> {
-  if (typeof url !== 'string' && !(url instanceof URL)) throw new TypeError('eventStream() needs a URL')
+  if (!(typeof url === 'string' || url instanceof URL)) throw new TypeError('eventStream() needs a URL')
   // `let` for lastEventId, which moves, and body, which may become JSON.
   let { events, validate = true, done, signal: outer, heartbeatTimeout = 45_000, credentials, lastEventId = '', body } = options
   if (!(heartbeatTimeout >= 0)) throw new TypeError('heartbeatTimeout must be a number of ms (0: none)')
@@ -83,7 +83,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
             const text = await response.text().catch(() => '')
             signal.throwIfAborted()
             ending = new SseHttpError(`the server answered ${status}`, status, text)
-            if (status !== 408 && status !== 429 && status < 500) throw ending
+            if (status < 500 && status !== 408 && status !== 429) throw ending
             wait = Number(response.headers.get('retry-after')) * 1000 // seconds (NaN, so no wait, for a date)
             break
           }
@@ -128,7 +128,7 @@ export function eventStream (url: string | URL, options: EventStreamOptions = {}
               if (type === 'stream-error') throw streamError(data)
               const accept = decoders ? decoders.get(type) : asText
               if (accept) yield settle(accept(data), data => ({ event: type, data, id }))
-              else if (validate !== false) { // unchecked, an undeclared event is skipped
+              else if (validate) { // unchecked, an undeclared event is skipped
                 throw new SseValidationError(`unknown event "${type}"; events declares ${[...decoders!.keys()].join(', ')}`, type, data)
               }
             }

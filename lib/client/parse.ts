@@ -55,7 +55,7 @@ export function eventParser (dispatch: Dispatch, retry: (ms: number) => void): E
       lines.forEach(line)
     },
     end () {
-      if (pending.endsWith('\r')) line(pending.slice(0, -1))
+      if (pending.at(-1) === '\r') line(pending.slice(0, -1))
       pending = ''
     }
   }
