@@ -16,60 +16,51 @@ interface StandardSchema {
 
 type StandardResult = { value: unknown, issues?: undefined } | { issues: readonly unknown[] }
 
+/** `then` applied to `value` when it is a promise, else at once (a sync schema's events wait for no tick). */
+export function settle<Value, Result> (value: Value | Promise<Value>, then: (value: Value) => Result): Result | Promise<Result> {
+  return value instanceof Promise ? value.then(then) : then(value)
+}
+
 /** The decoders of the declared events, built once per stream. */
 export function eventDecoders (events: object, validate: boolean | SseSchemaCheck): Map<string, Accept> {
   if (typeof validate !== 'boolean' && typeof validate !== 'function') throw new TypeError('validate must be a boolean or a function (schema, data)')
-  if (typeof events !== 'object' || events === null || Array.isArray(events)) {
-    throw new TypeError('events must map event names to schemas')
-  }
-  const decoders = new Map<string, Accept>()
-  for (const [name, schema] of Object.entries(events)) {
-    if (typeof schema !== 'object' || schema === null) throw new TypeError(`event "${name}": not a schema`)
-    decoders.set(name, decoderOf(name, schema, validate))
-  }
-  return decoders
+  if (!isObject(events) || Array.isArray(events)) throw new TypeError('events must map event names to schemas')
+  return new Map(Object.entries(events).map(([name, schema]) => {
+    if (!isObject(schema)) throw new TypeError(`event "${name}": not a schema`)
+    return [name, decoderOf(name, schema, validate)]
+  }))
 }
 
 function decoderOf (name: string, schema: object, validate: boolean | SseSchemaCheck): Accept {
   const text = isTextSchema(schema)
-  const decode = text ? (data: string) => data : (data: string) => parseJson(name, data)
-  if (validate === false) return decode
-  if (isStandardSchema(schema)) {
-    const standard = schema['~standard']
-    return (data) => {
-      const result = standard.validate(decode(data))
-      return result instanceof Promise ? result.then(result => accepted(name, data, result)) : accepted(name, data, result)
+  const decode = (data: string): unknown => {
+    if (text) return data
+    try {
+      return JSON.parse(data)
+    } catch {
+      throw new SseValidationError(`the data of event "${name}" is not JSON`, name, data)
     }
+  }
+  if (validate === false) return decode
+  const standard = (schema as Partial<StandardSchema>)['~standard']
+  if (typeof standard?.validate === 'function') {
+    return (data) => settle(standard.validate(decode(data)), (result) => {
+      if (result.issues) throw new SseValidationError(`the data of event "${name}" does not match its schema`, name, data, result.issues)
+      return result.value
+    })
   }
   if (validate === true) {
     throw new TypeError(`event "${name}": checking a TypeBox or JSON schema needs validate: Value.Check (from its package's /value), or false`)
   }
   return (data) => {
     const value = decode(data)
-    if (!validate(schema, value)) throw invalid(name, data)
+    if (!validate(schema, value)) throw new SseValidationError(`the data of event "${name}" does not match its schema`, name, data)
     return value
   }
 }
 
-function accepted (name: string, data: string, result: StandardResult): unknown {
-  if (result.issues !== undefined) throw invalid(name, data, 'does not match its schema', result.issues)
-  return result.value
-}
-
-function parseJson (name: string, data: string): unknown {
-  try {
-    return JSON.parse(data)
-  } catch {
-    throw invalid(name, data, 'is not JSON')
-  }
-}
-
-function invalid (name: string, data: string, why = 'does not match its schema', issues?: readonly unknown[]): SseValidationError {
-  return new SseValidationError(`the data of event "${name}" ${why}`, name, data, issues)
-}
-
-function isStandardSchema (schema: object): schema is StandardSchema {
-  return typeof (schema as Partial<StandardSchema>)['~standard']?.validate === 'function'
+export function isObject (value: unknown): boolean {
+  return typeof value === 'object' && value !== null
 }
 
 /**
@@ -79,12 +70,10 @@ function isStandardSchema (schema: object): schema is StandardSchema {
  * `oneOf`); Zod 4 and Valibot schemas say `type: 'string'` too, and keep their literals in
  * `values` (Zod, a Set) or `literal` (Valibot), their enums, picklists and unions in `options`.
  */
-export function isTextSchema (schema: unknown): boolean {
-  if (typeof schema === 'string') return true // a member of an enum
-  if (typeof schema !== 'object' || schema === null) return false
-  const shape = schema as Record<string, any>
-  if (shape.type === 'string' || typeof (shape.const ?? shape.literal) === 'string') return true
-  const members: unknown[] | Set<unknown> | undefined = [shape.enum, shape.anyOf, shape.oneOf, shape.options, shape.values].find(list => Array.isArray(list) || list instanceof Set)
+export function isTextSchema (schema: any): boolean {
+  if (!isObject(schema)) return typeof schema === 'string' // a member of an enum
+  if (schema.type === 'string' || typeof (schema.const ?? schema.literal) === 'string') return true
+  const members: unknown[] | Set<unknown> | undefined = [schema.enum, schema.anyOf, schema.oneOf, schema.options, schema.values].find(list => Array.isArray(list) || list instanceof Set)
   const list = [...members ?? []]
   return list.length > 0 && list.every(isTextSchema)
 }

@@ -6,15 +6,6 @@ export class SseStreamError extends Error {
   override name = 'SseStreamError'
 }
 
-/** The plugin's failure event's data is `{ "message": ... }`; anything else is shown as it came. */
-export function streamError (data: string): SseStreamError {
-  try {
-    const { message } = JSON.parse(data)
-    if (typeof message === 'string') return new SseStreamError(message)
-  } catch {}
-  return new SseStreamError(data)
-}
-
 /** The server answered with something other than an event stream: a 4xx, or after the retries, a 5xx. */
 export class SseHttpError extends Error {
   override name = 'SseHttpError'
@@ -46,4 +37,13 @@ export class SseValidationError extends Error {
     this.data = data
     this.issues = issues
   }
+}
+
+/** The plugin's failure event's data is `{ "message": ... }`; anything else is shown as it came. */
+export function streamError (data: string): SseStreamError {
+  try {
+    const { message } = JSON.parse(data)
+    if (typeof message === 'string') return new SseStreamError(message)
+  } catch {}
+  return new SseStreamError(data)
 }

@@ -6,8 +6,8 @@
 // hub's position item). The spec sets the last event id from it and dispatches
 // nothing; eventsource-parser 3 drops the block, id and all.
 
-const LINE_END = /\r\n|\r|\n/g
-const DIGITS = /^\d+$/
+/** A line ends at CRLF, CR or LF; a CR that ends the text so far waits, for it may be the first half of a CRLF. */
+const LINE_END = /\r\n|\r(?!$)|\n/
 
 /**
  * Called when a blank line ends a block: `data` is `undefined` when the block had no
@@ -27,41 +27,35 @@ export interface EventParser {
 export function eventParser (dispatch: Dispatch, retry: (ms: number) => void): EventParser {
   let pending = ''
   let data: string | undefined
-  let type = ''
+  let type: string | undefined
   let id: string | undefined
 
   function line (text: string): void {
-    if (text === '') { // a blank line ends the block
-      if (data !== undefined || id !== undefined) dispatch(type || 'message', data, id)
-      data = id = undefined
-      type = ''
+    if (!text) { // a blank line ends the block
+      if ((data ?? id) !== undefined) dispatch(type || 'message', data, id)
+      data = id = type = undefined
       return
     }
-    const colon = text.indexOf(':')
-    if (colon === 0) return // a comment, such as the heartbeat
-    const field = colon === -1 ? text : text.slice(0, colon)
-    const value = colon === -1 ? '' : text.slice(text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1)
+    // A comment (such as the heartbeat) has the empty name, which is ignored like any other field.
+    // No colon: -1 >>> 0 is 2 ** 32 - 1, past the end, so the whole line is the name and the value is empty.
+    const colon = text.indexOf(':') >>> 0
+    const field = text.slice(0, colon)
+    const value = text.slice(colon + (text[colon + 1] === ' ' ? 2 : 1))
     if (field === 'data') data = data === undefined ? value : data + '\n' + value
     else if (field === 'event') type = value
     else if (field === 'id' && !value.includes('\0')) id = value // an id with NUL is ignored
-    else if (field === 'retry' && DIGITS.test(value)) retry(Number(value))
+    else if (field === 'retry' && /^\d+$/.test(value)) retry(Number(value))
     // any other field is ignored
   }
 
   return {
     feed (text) {
-      const buffer = pending + text
-      let start = 0
-      LINE_END.lastIndex = 0
-      for (let match = LINE_END.exec(buffer); match !== null; match = LINE_END.exec(buffer)) {
-        if (match[0] === '\r' && LINE_END.lastIndex === buffer.length) break // maybe the first half of a CRLF
-        line(buffer.slice(start, match.index))
-        start = LINE_END.lastIndex
-      }
-      pending = buffer.slice(start)
+      const lines = (pending + text).split(LINE_END)
+      pending = lines.pop()!
+      lines.forEach(line)
     },
     end () {
-      if (pending.endsWith('\r')) line(pending.slice(0, -1))
+      if (pending.at(-1) === '\r') line(pending.slice(0, -1))
       pending = ''
     }
   }

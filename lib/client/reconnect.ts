@@ -2,6 +2,7 @@
 // reconnection time, `retry:`), doubled per failed attempt in a row, capped, with
 // jitter so that the clients of a restarted server do not all come back at once.
 
+import { isObject } from './decode.js'
 import type { SseReconnectOptions } from './types.js'
 
 export interface ReconnectPolicy {
@@ -12,19 +13,14 @@ export interface ReconnectPolicy {
   readonly maxDelay: number
 }
 
-const DEFAULTS: ReconnectPolicy = { retries: Infinity, delay: 1000, maxDelay: 30_000 }
-
-/** Where the doubling starts after a failure, so that after `retry: 0` failed attempts still back off. */
-const MIN_BACKOFF = 10
-
 /** The policy for these options, or `undefined` when the stream must not reconnect. Throws TypeError for bad options. */
 export function reconnectPolicy (reconnect: boolean | SseReconnectOptions | undefined, method: string): ReconnectPolicy | undefined {
-  if (reconnect === undefined) return method === 'GET' ? DEFAULTS : undefined
+  if (reconnect === undefined) reconnect = method === 'GET'
   if (reconnect === false) return undefined
-  if (reconnect === true) return DEFAULTS
-  const { retries = DEFAULTS.retries, delay = DEFAULTS.delay, maxDelay = DEFAULTS.maxDelay } = reconnect ?? {}
+  const options = reconnect === true ? {} : reconnect
+  const { retries = Infinity, delay = 1000, maxDelay = 30_000 } = options ?? {}
   // NaN, negative numbers and non-numbers all fail `>= 0`; only retries may be Infinity.
-  if (typeof reconnect !== 'object' || reconnect === null || !(retries >= 0 && delay >= 0 && maxDelay >= 0 && delay + maxDelay < Infinity)) {
+  if (!isObject(options) || !(Math.min(retries, delay, maxDelay) >= 0 && delay + maxDelay < Infinity)) {
     throw new TypeError('reconnect must be a boolean or { retries?, delay?, maxDelay? } of non-negative numbers')
   }
   return { retries, delay, maxDelay }
@@ -36,7 +32,7 @@ export function reconnectPolicy (reconnect: boolean | SseReconnectOptions | unde
  * quarter of jitter, never over `maxDelay`, and never under the server's own `retry`.
  */
 export function reconnectDelay (base: number, failures: number, maxDelay: number, random = Math.random()): number {
-  const cap = Math.max(maxDelay, base)
-  const start = failures === 0 ? base : Math.max(base, MIN_BACKOFF)
-  return Math.min(cap, start * 2 ** failures * (1 + random / 4))
+  // After a failure the doubling starts at 10 ms at least, so that after `retry: 0` failed attempts still back off.
+  const start = Math.max(base, failures && 10)
+  return Math.min(Math.max(maxDelay, base), start * 2 ** failures * (1 + random / 4))
 }
