@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--reps N] [--fanout-reps N] [--cycle-reps N] [--redis-rate N] [--workloads a,b] [--contenders x,y]
+// npm run bench [-- --quick] [--reps N] [--fanout-reps N] [--cycle-reps N] [--hub-reps N] [--redis-rate N] [--workloads a,b] [--contenders x,y]
 //                [--profile contender,...] [--write | --no-write]
 //
 // Runs every workload against every contender, each contender in its own server
@@ -31,6 +31,7 @@ function options (): { settings: Settings, workloads: Workload[], contenders: Co
       reps: { type: 'string' },
       'fanout-reps': { type: 'string' },
       'cycle-reps': { type: 'string' },
+      'hub-reps': { type: 'string' },
       'redis-rate': { type: 'string' },
       workloads: { type: 'string', default: process.env.BENCH_WORKLOADS },
       contenders: { type: 'string', default: process.env.BENCH_CONTENDERS },
@@ -43,8 +44,9 @@ function options (): { settings: Settings, workloads: Workload[], contenders: Co
   if (values.reps !== undefined) settings.reps = Number(values.reps)
   if (values['fanout-reps'] !== undefined) settings.fanoutReps = Number(values['fanout-reps'])
   if (values['cycle-reps'] !== undefined) settings.cycleReps = Number(values['cycle-reps'])
+  if (values['hub-reps'] !== undefined) settings.hubReps = Number(values['hub-reps'])
   if (values['redis-rate'] !== undefined) settings.redisPerSecond = Number(values['redis-rate'])
-  for (const [name, value] of Object.entries({ reps: settings.reps, 'fanout-reps': settings.fanoutReps, 'cycle-reps': settings.cycleReps, 'redis-rate': settings.redisPerSecond })) {
+  for (const [name, value] of Object.entries({ reps: settings.reps, 'fanout-reps': settings.fanoutReps, 'cycle-reps': settings.cycleReps, 'hub-reps': settings.hubReps, 'redis-rate': settings.redisPerSecond })) {
     if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, not ${String(value)}`)
   }
 
