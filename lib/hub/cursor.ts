@@ -36,8 +36,9 @@ enum State { Starting, Live, Pushing, CatchingUp, Busy, Ending, Done }
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true }
 const DONE_PROMISE: Promise<IteratorReturnResult<undefined>> = Promise.resolve(DONE)
-/** next() of a cursor that pushes: the stream's pull loop stops (the stream, never other code, gets it). */
-const PUSHING_PROMISE = Promise.resolve(PUSHING as unknown as IteratorYieldResult<FramedEvent>)
+/** What next() of a cursor that pushes gives: the stream's pull loop stops (the stream, never other code, gets it). */
+const PUSHING_RESULT = PUSHING as unknown as IteratorYieldResult<FramedEvent>
+const PUSHING_PROMISE = Promise.resolve(PUSHING_RESULT)
 /** How soon an open subscription reads the history again after the engine failed to answer. */
 const FETCH_RETRY_MS = 500
 
@@ -370,7 +371,7 @@ export class Cursor implements AsyncIterator<FramedEvent, undefined>, AsyncItera
   private resume (): void {
     if (this.resolve === undefined) return
     if (this.state === State.Live && this.join()) {
-      this.settle(PUSHING as unknown as IteratorYieldResult<FramedEvent>)
+      this.settle(PUSHING_RESULT)
       return
     }
     const result = this.step()
