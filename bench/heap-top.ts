@@ -4,20 +4,12 @@
 //   node --import tsx bench/heap-top.ts FILE.heapprofile [deliveries] [how-many]
 
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { sourcePath } from './source-path.js'
 
 interface HeapNode {
   callFrame: { functionName: string, url: string, lineNumber: number }
   selfSize: number
   children: HeapNode[]
-}
-
-const ROOT = join(__dirname, '..')
-
-function where (url: string): string {
-  const path = url.replace(/^file:\/\//, '')
-  if (path === '') return '(native)'
-  return path.startsWith(ROOT) ? path.slice(ROOT.length + 1) : path
 }
 
 function main (): void {
@@ -29,7 +21,7 @@ function main (): void {
   let total = 0
   const visit = (node: HeapNode): void => {
     const frame = node.callFrame
-    const path = where(frame.url)
+    const path = sourcePath(frame.url)
     const name = `${frame.functionName || '(anonymous)'}  ${path}${frame.url === '' ? '' : ':' + String(frame.lineNumber + 1)}`
     byFunction.set(name, (byFunction.get(name) ?? 0) + node.selfSize)
     byFile.set(path, (byFile.get(path) ?? 0) + node.selfSize)

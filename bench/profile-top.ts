@@ -3,7 +3,7 @@
 //   node --import tsx bench/profile-top.ts FILE.cpuprofile [how-many]
 
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { sourcePath } from './source-path.js'
 
 interface ProfileNode {
   id: number
@@ -15,14 +15,6 @@ interface Profile {
   nodes: ProfileNode[]
   samples: number[]
   timeDeltas: number[]
-}
-
-const ROOT = join(__dirname, '..')
-
-function where (url: string): string {
-  const path = url.replace(/^file:\/\//, '')
-  if (path === '') return '(native)'
-  return path.startsWith(ROOT) ? path.slice(ROOT.length + 1) : path
 }
 
 function main (): void {
@@ -40,7 +32,7 @@ function main (): void {
   let total = 0
   for (const [id, micros] of selfMicros) {
     const frame = (nodes.get(id) as ProfileNode).callFrame
-    const file = where(frame.url)
+    const file = sourcePath(frame.url)
     const name = `${frame.functionName || '(anonymous)'}  ${file}${frame.url === '' ? '' : ':' + String(frame.lineNumber + 1)}`
     byFunction.set(name, (byFunction.get(name) ?? 0) + micros)
     byFile.set(file, (byFile.get(file) ?? 0) + micros)
