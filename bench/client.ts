@@ -21,13 +21,12 @@ function now (): number {
 /**
  * A spec parser reduced to what the checks need: events end at a blank line after a
  * data line; an `id:` line with no data before the blank line is a position item; the
- * end marker (`event: end`, what a finished source ends with) is counted apart.
+ * end marker (`event: end`, what a finished source ends with) is not an event of the
+ * workload and is skipped.
  */
 class EventCounter {
   events = 0
   positions = 0
-  /** End markers received (a finished source): not events of the workload. */
-  endMarkers = 0
   /** Keep the last `id:` value in `lastId` (a string per event: only for the few streams that resume). */
   trackIds = false
   lastId: string | undefined
@@ -85,7 +84,6 @@ class EventCounter {
       this.hasId = false
       if (this.isEnd) {
         this.isEnd = false
-        this.endMarkers++
         return
       }
       this.events++
